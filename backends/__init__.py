@@ -1,0 +1,1 @@
+"""kanir.backends."""

@@ -1,0 +1,1 @@
+"""kanir: a symbolic-first compiler framework for Kolmogorov-Arnold Networks."""

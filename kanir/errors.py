@@ -1,0 +1,36 @@
+"""kanir's exception types: every user-facing failure is a KanirError subclass with a clear message."""
+
+
+class KanirError(Exception):
+    """Base class of every error kanir raises on purpose."""
+
+
+class WidthSpecError(KanirError, ValueError):
+    """A width / mult_arity specification is malformed."""
+
+
+class GraphError(KanirError, ValueError):
+    """A KanGraph is inconsistent (raised by ``KanGraph.check``)."""
+
+
+class DataError(KanirError, ValueError):
+    """Input data has the wrong shape, dtype, or contains NaN/inf."""
+
+
+class ModelFileError(KanirError, OSError):
+    """A .kanir file is missing, damaged, truncated, foreign or of an unknown version."""
+
+
+class LibraryError(KanirError, KeyError):
+    """A symbolic function name is unknown or a registration is invalid."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class FormulaError(KanirError, ValueError):
+    """A formula cannot be parsed or compiled; the message names the position or sub-expression."""
+
+
+class PassError(KanirError, ValueError):
+    """A graph pass got invalid arguments (unknown layer, node index, ...)."""

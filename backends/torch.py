@@ -1,0 +1,361 @@
+"""The torch backend: ``lower(graph) -> KANModule`` and ``lift(module) -> KanGraph``, lossless.
+
+Every tensor is a registered parameter or buffer, so ``module.to(device/dtype)`` moves all of
+it and forward creates nothing on a default device. Splines are contracted in one matmul over
+sparse-evaluated bases; symbolic edges are evaluated grouped by function (one vectorized call
+per distinct function, never a loop over edges).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from kanir.activation import Activation, SplinePart, SymbolicPart
+from kanir.bspline import dense_bases, uniform_grid
+from kanir.errors import GraphError
+from kanir.graph import KanGraph, N, S
+from kanir.library import LIBRARY
+from kanir.width import LayerWidth
+
+BASE_FUNS = {
+    "silu": torch.nn.functional.silu,
+    "identity": lambda x: x,
+    "zero": torch.zeros_like,
+    "tanh": torch.tanh,
+    "gelu": torch.nn.functional.gelu,
+}
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    for k, v in _DTYPES.items():
+        if v == dtype:
+            return k
+    raise GraphError(f"kanir supports float32 and float64, got {dtype}")
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    try:
+        return _DTYPES[name]
+    except KeyError:
+        raise GraphError(f"kanir supports dtypes 'float32' and 'float64', got {name!r}") from None
+
+
+class KANLayer(nn.Module):
+    """Activations from ``n_in`` nodes to the next layer's subnodes, then subnode/node affines
+    and multiplication nodes.
+
+    Per edge (i, j): ``has_spline`` (the IR has a spline part), ``mask_sp`` (it is active),
+    ``mask_sym`` (a symbolic part is active, function ``sym_funs[i][j]``).
+    """
+
+    def __init__(self, n_in: int, out: LayerWidth, G: int, k: int, dtype=torch.float64,
+                 base_fun: str = "silu", grid_range=(-1.0, 1.0)):
+        super().__init__()
+        if base_fun not in BASE_FUNS:
+            raise GraphError(f"unknown base function {base_fun!r}; choose one of {sorted(BASE_FUNS)}")
+        self.n_in, self.out_width, self.k, self.base_fun = n_in, out, int(k), base_fun
+        n_out = out.n_subnodes
+        self.n_out = n_out
+        f = dict(dtype=dtype)
+        self.register_buffer("grid", uniform_grid(G, k, grid_range[0], grid_range[1], n_in, dtype))
+        self.coef = nn.Parameter(torch.zeros(n_in, n_out, G + k, **f))
+        self.scale_base = nn.Parameter(torch.zeros(n_in, n_out, **f))
+        self.scale_sp = nn.Parameter(torch.ones(n_in, n_out, **f))
+        self.register_buffer("has_spline", torch.zeros(n_in, n_out, dtype=torch.bool))
+        self.register_buffer("mask_sp", torch.zeros(n_in, n_out, **f))
+        self.register_buffer("mask_sym", torch.zeros(n_in, n_out, **f))
+        self.sym_affine = nn.Parameter(torch.tensor([1.0, 0.0, 1.0, 0.0], **f).repeat(n_in, n_out, 1))
+        self.sym_funs = [["0"] * n_out for _ in range(n_in)]
+        self.register_buffer("sym_index", torch.zeros(2, 0, dtype=torch.long))
+        self._sym_segments: list[tuple[str, int, int]] = []
+        self.subnode_scale = nn.Parameter(torch.ones(n_out, **f), requires_grad=False)
+        self.subnode_bias = nn.Parameter(torch.zeros(n_out, **f), requires_grad=False)
+        self.node_scale = nn.Parameter(torch.ones(out.n_nodes, **f), requires_grad=False)
+        self.node_bias = nn.Parameter(torch.zeros(out.n_nodes, **f), requires_grad=False)
+        self._build_mult_index()
+        self.singularity_avoiding = False
+        self.y_th = 1e3
+        self.keep_acts = False
+        self.acts: dict | None = None
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def G(self) -> int:
+        return self.grid.shape[1] - 2 * self.k - 1
+
+    def _build_mult_index(self) -> None:
+        ow = self.out_width
+        groups: dict[int, list[list[int]]] = {}
+        j = ow.n_sum
+        order = []
+        for m, a in enumerate(ow.arities):
+            groups.setdefault(a, []).append(list(range(j, j + a)))
+            order.append((a, len(groups[a]) - 1, m))
+            j += a
+        self._mult_arities = sorted(groups)
+        for a in self._mult_arities:
+            self.register_buffer(f"mult_idx_{a}", torch.tensor(groups[a], dtype=torch.long))
+        # position of each mult node's product in the concatenation of arity groups
+        offsets, pos = {}, 0
+        for a in self._mult_arities:
+            offsets[a] = pos
+            pos += len(groups[a])
+        perm = [offsets[a] + r for a, r, _ in order]
+        self.register_buffer("mult_perm", torch.tensor(perm, dtype=torch.long))
+
+    def refresh_symbolic(self) -> None:
+        """Rebuild the function-grouped index of active symbolic edges (after edits)."""
+        rows: dict[str, list[tuple[int, int]]] = {}
+        on = self.mask_sym.detach().cpu().numpy() != 0
+        for i in range(self.n_in):
+            for j in range(self.n_out):
+                if on[i, j]:
+                    name = LIBRARY.canonical_name(self.sym_funs[i][j])
+                    self.sym_funs[i][j] = name
+                    if name != "0":
+                        rows.setdefault(name, []).append((i, j))
+        segs, flat, pos = [], [], 0
+        for name in sorted(rows):
+            flat += rows[name]
+            segs.append((name, pos, pos + len(rows[name])))
+            pos += len(rows[name])
+        idx = torch.tensor(flat, dtype=torch.long).reshape(-1, 2).T.contiguous()
+        self.sym_index = idx.to(self.grid.device)
+        self._sym_segments = segs
+
+    # ------------------------------------------------------------------ forward
+    def spline_weights(self):
+        """(base weights (in, out), spline coefficients as an (in*(G+k), out) matrix)."""
+        m = self.mask_sp
+        w_base = self.scale_base * m
+        c = self.coef * (self.scale_sp * m).unsqueeze(-1)
+        return w_base, c.permute(0, 2, 1).reshape(-1, self.n_out)
+
+    def _spline(self, x: torch.Tensor) -> torch.Tensor:
+        base = BASE_FUNS[self.base_fun](x)
+        B = dense_bases(x, self.grid, self.k)
+        w_base, c = self.spline_weights()
+        y = base @ w_base + B.reshape(x.shape[0], -1) @ c
+        if self.keep_acts:
+            c3 = self.coef * (self.scale_sp * self.mask_sp).unsqueeze(-1)
+            self.acts["spline"] = base.unsqueeze(-1) * w_base + torch.einsum("big,iog->bio", B, c3)
+        return y
+
+    def _symbolic(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.new_zeros(x.shape[0], self.n_out)
+        if self.keep_acts:
+            per_edge = x.new_zeros(x.shape[0], self.n_in, self.n_out)
+        for name, s, e in self._sym_segments:
+            ii, jj = self.sym_index[0, s:e], self.sym_index[1, s:e]
+            p = self.sym_affine[ii, jj]
+            z = x[:, ii] * p[:, 0] + p[:, 1]
+            fn = LIBRARY[name]
+            fz = fn.safe_torch(z, self.y_th) if self.singularity_avoiding else fn.torch(z)
+            v = fz * p[:, 2] + p[:, 3]
+            y = y.index_add(1, jj, v)
+            if self.keep_acts:
+                per_edge = per_edge.index_put((slice(None), ii, jj), v)
+        if self.keep_acts:
+            self.acts["symbolic"] = per_edge
+        return y
+
+    def combine(self, y: torch.Tensor) -> torch.Tensor:
+        """Subnode affine, multiplication nodes, node affine: subnodes -> next layer's nodes."""
+        y = y * self.subnode_scale + self.subnode_bias
+        ow = self.out_width
+        if ow.n_mult:
+            prods = [y[:, getattr(self, f"mult_idx_{a}")].prod(dim=-1) for a in self._mult_arities]
+            mult = torch.cat(prods, dim=1)[:, self.mult_perm]
+            y = torch.cat([y[:, : ow.n_sum], mult], dim=1)
+        return y * self.node_scale + self.node_bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.keep_acts:
+            self.acts = {"input": x}
+        y = x.new_zeros(x.shape[0], self.n_out)
+        if bool(self.has_spline.any()):
+            y = y + self._spline(x)
+        elif self.keep_acts:
+            self.acts["spline"] = x.new_zeros(x.shape[0], self.n_in, self.n_out)
+        if self._sym_segments:
+            y = y + self._symbolic(x)
+        elif self.keep_acts:
+            self.acts["symbolic"] = x.new_zeros(x.shape[0], self.n_in, self.n_out)
+        if self.keep_acts:
+            self.acts["subnodes"] = y
+        out = self.combine(y)
+        if self.keep_acts:
+            self.acts["output"] = out
+        return out
+
+    # ------------------------------------------------------------------ statistics
+    def spline_edge_std(self, x: torch.Tensor) -> torch.Tensor:
+        """Standard deviation over the batch of every edge's spline branch, shape (in, out).
+
+        Uses per-input covariance of the features [bases, base_fun(x)], so the (batch, in, out)
+        tensor of per-edge activations is never formed.
+        """
+        B = dense_bases(x, self.grid, self.k)
+        phi = torch.cat([B, BASE_FUNS[self.base_fun](x).unsqueeze(-1)], dim=-1)
+        phi = phi - phi.mean(dim=0, keepdim=True)
+        cov = torch.einsum("bip,biq->ipq", phi, phi) / x.shape[0]
+        m = self.mask_sp
+        w = torch.cat([self.coef * (self.scale_sp * m).unsqueeze(-1),
+                       (self.scale_base * m).unsqueeze(-1)], dim=-1)
+        var = torch.einsum("ipq,iop,ioq->io", cov, w, w)
+        return torch.sqrt(var.clamp_min(0) + 1e-16)
+
+    def extra_repr(self) -> str:
+        return f"in={self.n_in}, subnodes={self.n_out}, G={self.G}, k={self.k}"
+
+
+class KANModule(nn.Module):
+    """A stack of KANLayers; the lowered form of a layered KanGraph."""
+
+    def __init__(self, layers: list[KANLayer], meta: dict):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.meta = dict(meta)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.layers[0].grid.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.layers[0].grid.device
+
+    @property
+    def n_in(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.layers[-1].out_width.n_nodes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def set_keep_acts(self, flag: bool) -> None:
+        for layer in self.layers:
+            layer.keep_acts = flag
+            if not flag:
+                layer.acts = None
+
+    def set_singularity_avoiding(self, flag: bool, y_th: float = 1e3) -> None:
+        for layer in self.layers:
+            layer.singularity_avoiding, layer.y_th = flag, y_th
+
+
+# ---------------------------------------------------------------------- lower / lift
+def lower(graph: KanGraph, keep_device_of: KANModule | None = None) -> KANModule:
+    """Build the torch module of a layered KanGraph (validated first)."""
+    if graph.level != "layered":
+        raise GraphError("lower() needs a layered KanGraph; run kanir.passes.canonicalize first")
+    graph.check()
+    dtype = torch_dtype(graph.meta["dtype"])
+    lws = graph.layer_widths()
+    layers = []
+    for l in range(len(lws) - 1):
+        layers.append(_lower_layer(graph, l, lws[l].n_nodes, lws[l + 1], dtype))
+    meta = {k: graph.meta[k] for k in graph.meta}
+    module = KANModule(layers, meta)
+    if keep_device_of is not None:
+        module.to(keep_device_of.device)
+    return module
+
+
+def _layer_gk(graph: KanGraph, l: int):
+    for *_, act in graph.act_edges(l):
+        if act.spline is not None:
+            return act.spline.G, act.spline.k, act.spline.base_fun
+    return int(graph.meta["grid"]), int(graph.meta["k"]), graph.meta.get("base_fun", "silu")
+
+
+def _lower_layer(graph: KanGraph, l: int, n_in: int, out: LayerWidth, dtype) -> KANLayer:
+    G, k, base_fun = _layer_gk(graph, l)
+    lo, hi = graph.meta.get("grid_range", (-1.0, 1.0))
+    layer = KANLayer(n_in, out, G, k, dtype, base_fun, (float(lo), float(hi)))
+    n_out = out.n_subnodes
+    grid = layer.grid.numpy().copy()
+    coef = np.zeros((n_in, n_out, G + k))
+    sb, ssp = np.zeros((n_in, n_out)), np.ones((n_in, n_out))
+    has, msp, msym = np.zeros((n_in, n_out), bool), np.zeros((n_in, n_out)), np.zeros((n_in, n_out))
+    aff = np.tile(np.array([1.0, 0.0, 1.0, 0.0]), (n_in, n_out, 1))
+    for _, i, j, act in graph.act_edges(l):
+        sp, sy = act.spline, act.symbolic
+        if sp is not None:
+            if sp.base_fun != base_fun:
+                raise GraphError(f"edge ({l},{i},{j}) uses base function {sp.base_fun!r} but layer "
+                                 f"{l} uses {base_fun!r}; one base function per layer")
+            grid[i] = sp.grid
+            coef[i, j] = sp.coef
+            sb[i, j], ssp[i, j] = sp.scale_base, sp.scale_sp
+            has[i, j], msp[i, j] = True, float(sp.active)
+        if sy is not None:
+            msym[i, j] = 1.0
+            aff[i, j] = sy.params
+            layer.sym_funs[i][j] = LIBRARY.canonical_name(sy.fun)
+    with torch.no_grad():
+        t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype)
+        layer.grid.copy_(t(grid))
+        layer.coef.copy_(t(coef))
+        layer.scale_base.copy_(t(sb))
+        layer.scale_sp.copy_(t(ssp))
+        layer.has_spline.copy_(torch.as_tensor(has))
+        layer.mask_sp.copy_(t(msp))
+        layer.mask_sym.copy_(t(msym))
+        layer.sym_affine.copy_(t(aff))
+        for j in range(n_out):
+            a = graph.nx.nodes[S(l + 1, j)]
+            layer.subnode_scale[j], layer.subnode_bias[j] = a["scale"], a["bias"]
+        for i in range(out.n_nodes):
+            a = graph.nx.nodes[N(l + 1, i)]
+            layer.node_scale[i], layer.node_bias[i] = a["scale"], a["bias"]
+    layer.refresh_symbolic()
+    return layer
+
+
+def lift(module: KANModule) -> KanGraph:
+    """Read a KANModule back into a layered KanGraph (exact values, arrays in the module dtype)."""
+    widths = [LayerWidth(module.layers[0].n_in)] + [layer.out_width for layer in module.layers]
+    meta = dict(module.meta)
+    meta["dtype"] = dtype_name(module.dtype)
+    g = KanGraph.from_layers(widths, meta.pop("input_names", None), meta.pop("output_names", None),
+                             **meta)
+    for l, layer in enumerate(module.layers):
+        _lift_layer(g, l, layer)
+    return g
+
+
+def _lift_layer(g: KanGraph, l: int, layer: KANLayer) -> None:
+    cpu = lambda t: t.detach().cpu().numpy()
+    grid, coef = cpu(layer.grid), cpu(layer.coef)
+    sb, ssp, aff = cpu(layer.scale_base), cpu(layer.scale_sp), cpu(layer.sym_affine)
+    has, msp, msym = cpu(layer.has_spline), cpu(layer.mask_sp), cpu(layer.mask_sym)
+    for i, j in zip(*np.nonzero(has | (msym != 0))):
+        sp = sy = None
+        if has[i, j]:
+            sp = SplinePart(grid[i].copy(), coef[i, j].copy(), layer.k, float(sb[i, j]),
+                            float(ssp[i, j]), layer.base_fun, bool(msp[i, j] != 0))
+        if msym[i, j] != 0:
+            sy = SymbolicPart(layer.sym_funs[i][j], *(float(v) for v in aff[i, j]))
+        g.nx.add_edge(N(l, int(i)), S(l + 1, int(j)), act=Activation(sp, sy))
+    for j in range(layer.n_out):
+        a = g.nx.nodes[S(l + 1, j)]
+        a["scale"], a["bias"] = float(layer.subnode_scale[j]), float(layer.subnode_bias[j])
+    for i in range(layer.out_width.n_nodes):
+        a = g.nx.nodes[N(l + 1, i)]
+        a["scale"], a["bias"] = float(layer.node_scale[i]), float(layer.node_bias[i])
+
+
+def to_torch(graph: KanGraph) -> KANModule:
+    """Alias of :func:`lower` (the design's public name)."""
+    return lower(graph)
+

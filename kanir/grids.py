@@ -1,0 +1,97 @@
+"""Grid updates and refinement that keep each spline's function (least squares onto new knots).
+
+The projection solves, per input node, one small ridge-regularised normal system built from
+Gram matrices of old and new bases, so the (batch, in, out) tensor of per-edge values is never
+formed and a constant input column or an uncovered basis cannot produce NaN.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from kanir.backends.torch import KANLayer, KANModule
+from kanir.bspline import dense_bases, extend_grid
+
+
+def grid_from_samples(x: torch.Tensor, G: int, k: int, grid_eps: float = 0.02) -> torch.Tensor:
+    """Extended knots (n_in, G+2k+1): a mix of sample quantiles and a uniform grid.
+
+    ``grid_eps = 1`` gives a uniform grid over the sample range, 0 a pure quantile grid.
+    Degenerate (constant) columns get a unit-width range around their value.
+    """
+    xs = torch.sort(x.detach().to(torch.float64), dim=0).values
+    n = xs.shape[0]
+    lo, hi = xs[0].clone(), xs[-1].clone()
+    scale = torch.maximum(torch.ones_like(lo), torch.maximum(lo.abs(), hi.abs()))
+    flat = (hi - lo) <= 1e-9 * scale
+    lo = torch.where(flat, lo - 0.5, lo)
+    hi = torch.where(flat, hi + 0.5, hi)
+    steps = torch.arange(G + 1, dtype=torch.float64, device=x.device) / G
+    uniform = lo[:, None] + (hi - lo)[:, None] * steps[None, :]
+    ids = torch.clamp((steps * (n - 1)).round().long(), 0, n - 1)
+    adaptive = xs[ids].T
+    adaptive = torch.where(flat[:, None], uniform, adaptive)
+    inner = grid_eps * uniform + (1 - grid_eps) * adaptive
+    # keep knots strictly increasing even for heavily repeated samples (only rows that need it)
+    gap = 1e-6 * (hi - lo)[:, None] / G
+    bad = (torch.diff(inner, dim=1) <= gap).any(dim=1, keepdim=True)
+    ramp = gap * torch.arange(G + 1, dtype=inner.dtype, device=inner.device)
+    inner = torch.where(bad, torch.cummax(inner, dim=1).values + ramp, inner)
+    return extend_grid(inner, k)
+
+
+def project_coef(x: torch.Tensor, old_grid: torch.Tensor, old_coef: torch.Tensor,
+                 new_grid: torch.Tensor, k: int, ridge: float = 1e-10) -> torch.Tensor:
+    """Coefficients on ``new_grid`` reproducing the old splines at the samples x (least squares).
+
+    x: (batch, in); old_coef: (in, out, P_old). Returns (in, out, P_new) in float64.
+    """
+    x64 = x.detach().to(torch.float64)
+    Bo = dense_bases(x64, old_grid.to(torch.float64), k)
+    Bn = dense_bases(x64, new_grid, k)
+    A = torch.einsum("bip,biq->ipq", Bn, Bn)
+    C = torch.einsum("bip,biq->ipq", Bn, Bo)
+    rhs = C @ old_coef.detach().to(torch.float64).transpose(1, 2)  # (in, P_new, out)
+    diag = torch.diagonal(A, dim1=1, dim2=2)
+    lam = ridge * diag.mean(dim=1).clamp_min(1e-300) + 1e-300
+    eye = torch.eye(A.shape[1], dtype=A.dtype, device=A.device)
+    sol = torch.linalg.solve(A + lam[:, None, None] * eye, rhs)
+    return sol.transpose(1, 2)
+
+
+@torch.no_grad()
+def update_layer_grid(layer: KANLayer, x: torch.Tensor, grid_eps: float = 0.02,
+                      G: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """New (grid, coef) for a layer from its input samples; G defaults to the current size."""
+    G = layer.G if G is None else G
+    new_grid = grid_from_samples(x, G, layer.k, grid_eps)
+    coef = project_coef(x, layer.grid, layer.coef, new_grid, layer.k)
+    return new_grid.to(layer.grid.dtype), coef.to(layer.coef.dtype)
+
+
+@torch.no_grad()
+def update_grid(module: KANModule, x: torch.Tensor, grid_eps: float = 0.02) -> None:
+    """Adapt every layer's grid to the activations of x, keeping the learned functions (in place)."""
+    h = x
+    for layer in module.layers:
+        if bool(layer.has_spline.any()):
+            grid, coef = update_layer_grid(layer, h, grid_eps)
+            layer.grid.copy_(grid)
+            layer.coef.copy_(coef)
+        h = layer(h)
+
+
+@torch.no_grad()
+def refine(module: KANModule, new_grid: int, x: torch.Tensor, grid_eps: float = 0.02) -> KANModule:
+    """A new module with ``new_grid`` intervals per spline, fitted to the old splines on x."""
+    import copy
+
+    new = copy.deepcopy(module)
+    h = x
+    for old, layer in zip(module.layers, new.layers):
+        grid, coef = update_layer_grid(old, h, grid_eps, G=new_grid)
+        layer.grid = grid
+        layer.coef = torch.nn.Parameter(coef, requires_grad=old.coef.requires_grad)
+        h = old(h)
+    new.meta["grid"] = new_grid
+    return new

@@ -1,0 +1,194 @@
+"""``kanir.KAN``: the pykan-style facade. Thin: it delegates to the IR, the backends and passes.
+
+One rule for state: every method that changes the model (``fit``, ``refine``, ``prune``,
+``fix_symbolic``, ``expand_*`` ...) changes *this* model and returns it, so both
+``model.prune()`` and ``model = model.prune()`` work. ``model.copy()`` gives an independent
+copy; the graph passes underneath never mutate their input.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from kanir.backends.torch import KANModule, lift, lower, torch_dtype
+
+from .errors import DataError, KanirError
+from .graph import KanGraph
+from .grids import refine as _refine
+from .init import init_module
+from .io import load_graph, save_graph
+from .training import as_tensor, fit as _fit
+
+
+def _default_device():
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class KAN(nn.Module):
+    """A Kolmogorov-Arnold Network (MultKAN): ``KAN(width=[2, 5, 1], grid=5, k=3, seed=0)``.
+
+    ``width`` as pykan writes it (``[2, [0, 1], 1]`` puts one mult node in the hidden layer);
+    ``mult_arity`` an int or per-layer lists; ``dtype`` torch.float32 (default) or float64;
+    ``device`` defaults to CUDA when present, else CPU.
+    """
+
+    def __init__(self, width=None, grid: int = 3, k: int = 3, mult_arity=2, seed: int = 1,
+                 base_fun: str = "silu", noise_scale: float = 0.3, grid_range=(-1, 1),
+                 sparse_init: bool = False, input_names=None, output_names=None, device=None,
+                 dtype=torch.float32, *, _module: KANModule | None = None):
+        super().__init__()
+        if _module is None:
+            if width is None:
+                raise KanirError("KAN needs a width, e.g. KAN(width=[2, 5, 1])")
+            _module = init_module(list(width), mult_arity, grid, k, seed, noise_scale, base_fun,
+                                  grid_range, sparse_init, input_names, output_names, dtype)
+        self.module = _module.to(device or _default_device())
+        self.register_buffer("cache_x", None, persistent=False)
+        self._init_extensions()
+
+    def _init_extensions(self) -> None:
+        """Hook for facade extensions (versions, analysis caches)."""
+
+    # ------------------------------------------------------------------ IR bridge
+    @property
+    def graph(self) -> KanGraph:
+        """The model as a layered KanGraph (a fresh lift each time)."""
+        return lift(self.module)
+
+    @classmethod
+    def from_graph(cls, graph: KanGraph, device=None) -> KAN:
+        """A KAN whose module is the lowering of ``graph``."""
+        return cls(_module=lower(graph), device=device)
+
+    def set_graph(self, graph: KanGraph) -> KAN:
+        """Replace this model's function by ``graph`` (same device); returns self."""
+        dev = self.device
+        self.module = lower(graph).to(dev)
+        return self
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def device(self) -> torch.device:
+        return self.module.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.module.dtype
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.module.meta["input_names"])
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.module.meta["output_names"])
+
+    @property
+    def width(self) -> list:
+        return self.graph.width
+
+    @property
+    def depth(self) -> int:
+        return len(self.module.layers)
+
+    @property
+    def grid(self) -> int:
+        return self.module.layers[0].G
+
+    @property
+    def k(self) -> int:
+        return self.module.layers[0].k
+
+    def extra_repr(self) -> str:
+        return lift(self.module).summary()
+
+    # ------------------------------------------------------------------ evaluation
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise DataError(f"KAN input must be a torch tensor, got {type(x).__name__}")
+        if x.dim() != 2 or x.shape[1] != self.module.n_in:
+            raise DataError(f"KAN input must have shape (batch, {self.module.n_in}) for inputs "
+                            f"{self.input_names}, got {tuple(x.shape)}")
+        if x.device != self.device:
+            raise DataError(f"input is on {x.device} but the model is on {self.device}; "
+                            f"move it with x.to(model.device)")
+        if x.dtype != self.dtype:
+            x = x.to(self.dtype)
+        return self.module(x)
+
+    def speed(self, fast: bool = True) -> KAN:
+        """pykan's switch: keep per-edge activations off (fast) or on; returns self."""
+        self.module.set_keep_acts(not fast)
+        return self
+
+    # ------------------------------------------------------------------ training
+    def fit(self, dataset: dict, opt: str = "LBFGS", steps: int = 100, log: int = 1,
+            lamb: float = 0.0, lamb_l1: float = 1.0, lamb_entropy: float = 2.0,
+            lamb_coef: float = 0.0, lamb_coefdiff: float = 0.0, update_grid: bool = True,
+            grid_update_num: int = 10, loss_fn=None, lr: float = 1.0,
+            start_grid_update_step: int = -1, stop_grid_update_step: int = 50, batch: int = -1,
+            metrics=(), singularity_avoiding: bool = False, y_th: float = 1000.0,
+            grid_eps: float = 0.02, progress: bool = True, seed: int = 0) -> dict:
+        """Train in place with pykan's semantics; returns the history (see kanir.training.fit)."""
+        hist = _fit(self.module, dataset, opt, steps, log, lamb, lamb_l1, lamb_entropy, lamb_coef,
+                    lamb_coefdiff, update_grid, grid_update_num, loss_fn, lr,
+                    start_grid_update_step, stop_grid_update_step, batch, metrics,
+                    singularity_avoiding, y_th, grid_eps, progress, seed)
+        self.cache_x = as_tensor(dataset["train_input"], "dataset['train_input']", self.dtype,
+                                 self.device, self.module.n_in)
+        self._after_change("fit", loss=hist["train_loss"][-1] if hist["train_loss"] else None)
+        return hist
+
+    def refine(self, new_grid: int, x: torch.Tensor | None = None, grid_eps: float = 0.02) -> KAN:
+        """Move every spline onto ``new_grid`` intervals keeping its function; returns self.
+
+        The least-squares projection uses ``x`` (default: the last training inputs, else uniform
+        samples over the input grid range).
+        """
+        if not isinstance(new_grid, int) or new_grid < 1:
+            raise KanirError(f"new_grid must be a positive integer, got {new_grid!r}")
+        if x is None:
+            x = self.cache_x if self.cache_x is not None else self._uniform_samples(1000)
+        x = as_tensor(x, "x", self.dtype, self.device, self.module.n_in)
+        self.module = _refine(self.module, new_grid, x, grid_eps)
+        self._after_change("refine")
+        return self
+
+    def _uniform_samples(self, n: int) -> torch.Tensor:
+        g = self.module.layers[0].grid
+        k = self.module.layers[0].k
+        lo, hi = g[:, k], g[:, -k - 1]
+        u = torch.rand(n, g.shape[0], generator=torch.Generator().manual_seed(0),
+                       dtype=torch.float64).to(g.device, g.dtype)
+        return lo + (hi - lo) * u
+
+    def _after_change(self, op: str, **info) -> None:
+        """Called after every state-changing operation (versions hook in here)."""
+
+    # ------------------------------------------------------------------ files
+    def save(self, path) -> None:
+        """Save to a .kanir file (atomic; no pickle)."""
+        save_graph(self.graph, path)
+
+    @classmethod
+    def load(cls, path, device=None) -> KAN:
+        graph, _ = load_graph(path)
+        return cls.from_graph(graph, device=device)
+
+    def copy(self) -> KAN:
+        """An independent deep copy."""
+        return copy.deepcopy(self)
+
+    def to_dtype(self, dtype) -> KAN:
+        """Convert parameters to ``dtype`` (torch.float32/float64, or their names); returns self."""
+        dt = torch_dtype(dtype) if isinstance(dtype, str) else dtype
+        self.module.to(dt)
+        return self
+
+
+def load(path, device=None) -> KAN:
+    """Load a KAN from a .kanir file."""
+    return KAN.load(path, device=device)

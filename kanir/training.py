@@ -1,0 +1,273 @@
+"""Training with pykan's semantics: ``fit`` (LBFGS/Adam, sparsity regularisation, grid
+updates), ``create_dataset``, and data validation that names what is wrong.
+
+The history reports what it says: ``train_loss``/``test_loss`` are the loss function's values
+(MSE by default), ``train_rmse``/``test_rmse`` are root-mean-square errors, ``reg`` is the
+regulariser before multiplying by ``lamb``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from kanir.backends.torch import KANModule
+
+from .errors import DataError, KanirError
+from .grids import update_grid
+
+
+# ---------------------------------------------------------------------- data
+def as_tensor(x, name: str, dtype: torch.dtype, device, n_cols: int | None = None) -> torch.Tensor:
+    """Convert to a 2-D floating tensor on ``device``; raise DataError on shape/NaN problems."""
+    if isinstance(x, np.ndarray | list | tuple | float | int):
+        try:
+            x = torch.as_tensor(np.asarray(x, dtype=np.float64))
+        except (TypeError, ValueError) as e:
+            raise DataError(f"{name} cannot be converted to a float array: {e}") from None
+    if not isinstance(x, torch.Tensor):
+        raise DataError(f"{name} must be a torch tensor or numpy array, got {type(x).__name__}")
+    if x.dim() == 1 and n_cols == 1:
+        x = x.unsqueeze(1)
+    if x.dim() != 2:
+        want = f"(batch, {n_cols})" if n_cols is not None else "(batch, n)"
+        raise DataError(f"{name} must have shape {want}, got {tuple(x.shape)}")
+    if n_cols is not None and x.shape[1] != n_cols:
+        raise DataError(f"{name} must have shape (batch, {n_cols}), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        x = x.to(torch.float64)
+    bad = ~torch.isfinite(x)
+    if bool(bad.any()):
+        rows = torch.nonzero(bad.any(dim=1)).flatten()
+        raise DataError(f"{name} contains NaN or inf in {len(rows)} row(s) "
+                        f"(first: row {int(rows[0])})")
+    return x.to(device=device, dtype=dtype)
+
+
+def check_dataset(dataset: dict, module: KANModule) -> dict:
+    """Validated copy of a pykan-style dataset dict on the module's device and dtype."""
+    if not isinstance(dataset, dict):
+        raise DataError("dataset must be a dict with train_input, train_label, test_input, test_label")
+    missing = [k for k in ("train_input", "train_label") if k not in dataset]
+    if missing:
+        raise DataError(f"dataset lacks {missing}; create one with kanir.create_dataset")
+    out = {}
+    for split in ("train", "test"):
+        xi, yi = dataset.get(f"{split}_input"), dataset.get(f"{split}_label")
+        if xi is None and split == "test":
+            xi, yi = dataset["train_input"], dataset["train_label"]
+        x = as_tensor(xi, f"dataset['{split}_input']", module.dtype, module.device, module.n_in)
+        y = as_tensor(yi, f"dataset['{split}_label']", module.dtype, module.device, module.n_out)
+        if x.shape[0] != y.shape[0]:
+            raise DataError(f"dataset['{split}_input'] has {x.shape[0]} rows but "
+                            f"dataset['{split}_label'] has {y.shape[0]}")
+        if x.shape[0] == 0:
+            raise DataError(f"dataset['{split}_input'] is empty")
+        out[f"{split}_input"], out[f"{split}_label"] = x, y
+    return out
+
+
+def _ranges(ranges, n_var: int) -> np.ndarray:
+    r = np.asarray(ranges, dtype=np.float64)
+    if r.shape == (2,):
+        r = np.tile(r, (n_var, 1))
+    if r.shape != (n_var, 2):
+        raise DataError(f"ranges must be [low, high] or one [low, high] per variable ({n_var}), "
+                        f"got {ranges!r}")
+    if np.any(r[:, 0] >= r[:, 1]) or not np.all(np.isfinite(r)):
+        raise DataError(f"every range needs finite low < high, got {r.tolist()}")
+    return r
+
+
+def create_dataset(f: Callable, n_var: int = 2, ranges: Sequence = (-1, 1), train_num: int = 1000,
+                   test_num: int = 1000, normalize_input: bool = False,
+                   normalize_label: bool = False, device="cpu", seed: int = 0,
+                   dtype=torch.float32, f_mode: str = "col") -> dict:
+    """pykan's create_dataset: uniform samples in ``ranges``, labels ``f(x)`` of shape (n, n_out).
+
+    ``f`` takes a (n, n_var) tensor (``f_mode='col'``, e.g. ``lambda x: x[:, [0]] * x[:, [1]]``)
+    or, with ``f_mode='row'``, a (n_var, n) tensor.
+    """
+    r = torch.as_tensor(_ranges(ranges, n_var), dtype=torch.float64)
+    gen = torch.Generator().manual_seed(int(seed))
+
+    def sample(n):
+        u = torch.rand(n, n_var, generator=gen, dtype=torch.float64)
+        return r[:, 0] + (r[:, 1] - r[:, 0]) * u
+
+    data = {}
+    for split, n in (("train", train_num), ("test", test_num)):
+        x = sample(n).to(dtype)
+        try:
+            y = f(x) if f_mode == "col" else f(x.T)
+        except Exception as e:  # the user's function failed: say so plainly
+            raise DataError(f"create_dataset: f raised {type(e).__name__}: {e}") from e
+        y = torch.as_tensor(y)
+        if y.dim() == 1:
+            y = y.unsqueeze(1)
+        if f_mode == "row" and y.shape[0] != n and y.shape[-1] == n:
+            y = y.T
+        if y.dim() != 2 or y.shape[0] != n:
+            raise DataError(f"create_dataset: f returned shape {tuple(y.shape)} for {n} samples; "
+                            f"expected ({n},) or ({n}, n_out)")
+        y = as_tensor(y.to(dtype), "the labels f(x)", dtype, "cpu")
+        data[f"{split}_input"], data[f"{split}_label"] = x, y
+    if normalize_input:
+        mu, sd = data["train_input"].mean(0), data["train_input"].std(0).clamp_min(1e-12)
+        for s in ("train", "test"):
+            data[f"{s}_input"] = (data[f"{s}_input"] - mu) / sd
+    if normalize_label:
+        mu, sd = data["train_label"].mean(0), data["train_label"].std(0).clamp_min(1e-12)
+        for s in ("train", "test"):
+            data[f"{s}_label"] = (data[f"{s}_label"] - mu) / sd
+    return {k: v.to(device) for k, v in data.items()}
+
+
+# ---------------------------------------------------------------------- regularisation
+def forward_collect(module: KANModule, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Output and the input of every layer."""
+    inputs = []
+    for layer in module.layers:
+        inputs.append(x)
+        x = layer(x)
+    return x, inputs
+
+
+def edge_scales(module: KANModule, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """pykan's 'edge_forward_spline_n': std of each spline edge / (std of its input + 0.1)."""
+    out = []
+    for layer, x in zip(module.layers, inputs):
+        if bool(layer.has_spline.any()):
+            out.append(layer.spline_edge_std(x) / (x.std(dim=0).unsqueeze(1) + 0.1))
+    return out
+
+
+def regularizer(module: KANModule, inputs: list[torch.Tensor], lamb_l1: float = 1.0,
+                lamb_entropy: float = 2.0, lamb_coef: float = 0.0,
+                lamb_coefdiff: float = 0.0) -> torch.Tensor:
+    """L1 + entropy of edge scales per layer, plus optional coefficient penalties."""
+    reg = inputs[0].new_zeros(())
+    eps = 1e-4
+    for s in edge_scales(module, inputs):
+        p_row = s / (s.sum(dim=1, keepdim=True) + eps)
+        p_col = s / (s.sum(dim=0, keepdim=True) + eps)
+        ent_row = -(p_row * torch.log2(p_row + eps)).sum(dim=1).mean()
+        ent_col = -(p_col * torch.log2(p_col + eps)).sum(dim=0).mean()
+        reg = reg + lamb_l1 * s.sum() + lamb_entropy * (ent_row + ent_col)
+    if lamb_coef or lamb_coefdiff:
+        for layer in module.layers:
+            c = layer.coef * layer.mask_sp.unsqueeze(-1)
+            reg = reg + lamb_coef * c.abs().mean(dim=1).sum()
+            reg = reg + lamb_coefdiff * torch.diff(c, dim=-1).abs().mean(dim=1).sum()
+    return reg
+
+
+# ---------------------------------------------------------------------- fit
+def _mse(pred, y):
+    return torch.mean((pred - y) ** 2)
+
+
+def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, log: int = 1,
+        lamb: float = 0.0, lamb_l1: float = 1.0, lamb_entropy: float = 2.0, lamb_coef: float = 0.0,
+        lamb_coefdiff: float = 0.0, update_grid_: bool = True, grid_update_num: int = 10,
+        loss_fn: Callable | None = None, lr: float = 1.0, start_grid_update_step: int = -1,
+        stop_grid_update_step: int = 50, batch: int = -1, metrics: Sequence[Callable] = (),
+        singularity_avoiding: bool = False, y_th: float = 1000.0, grid_eps: float = 0.02,
+        progress: bool = True, seed: int = 0) -> dict:
+    """Train ``module`` in place; return the history dict (lists, one entry per step)."""
+    if opt not in ("LBFGS", "Adam"):
+        raise KanirError(f"opt must be 'LBFGS' or 'Adam', got {opt!r}")
+    if not isinstance(steps, int) or steps < 0:
+        raise KanirError(f"steps must be a non-negative integer, got {steps!r}")
+    data = check_dataset(dataset, module)
+    loss_fn = loss_fn or _mse
+    x_tr, y_tr = data["train_input"], data["train_label"]
+    n = x_tr.shape[0]
+    bs = n if batch == -1 or batch > n else int(batch)
+    gen = torch.Generator().manual_seed(int(seed))
+    params = [p for p in module.parameters() if p.requires_grad]
+    if opt == "Adam":
+        optimizer = torch.optim.Adam(params, lr=lr)
+    else:
+        optimizer = torch.optim.LBFGS(params, lr=lr, history_size=10, line_search_fn="strong_wolfe",
+                                      tolerance_grad=1e-32, tolerance_change=1e-32)
+    freq = max(1, int(stop_grid_update_step / max(grid_update_num, 1)))
+    module.set_singularity_avoiding(singularity_avoiding, y_th)
+    hist: dict = {"train_loss": [], "test_loss": [], "train_rmse": [], "test_rmse": [], "reg": []}
+    for m in metrics:
+        hist[getattr(m, "__name__", str(m))] = []
+    use_reg = lamb > 0
+    bar = _progress(steps, progress)
+    try:
+        for step in bar:
+            idx = torch.randperm(n, generator=gen)[:bs].to(x_tr.device) if bs < n else None
+            xb = x_tr if idx is None else x_tr[idx]
+            yb = y_tr if idx is None else y_tr[idx]
+            if (update_grid_ and step % freq == 0 and step < stop_grid_update_step
+                    and step >= start_grid_update_step):
+                update_grid(module, xb, grid_eps)
+            state = {}
+
+            def closure():
+                optimizer.zero_grad()
+                pred, inputs = forward_collect(module, xb)
+                loss = loss_fn(pred, yb)
+                reg = regularizer(module, inputs, lamb_l1, lamb_entropy, lamb_coef,
+                                  lamb_coefdiff) if use_reg else loss.new_zeros(())
+                obj = loss + lamb * reg
+                obj.backward()
+                state["loss"], state["reg"] = loss.detach(), reg.detach()
+                return obj
+
+            snapshot = [p.detach().clone() for p in params]
+            optimizer.step(closure)
+            if not all(bool(torch.isfinite(p).all()) for p in params) or not math.isfinite(
+                    float(state["loss"])):
+                with torch.no_grad():
+                    for p, s in zip(params, snapshot):
+                        p.copy_(s)
+                warnings.warn(f"fit stopped at step {step}: the loss or parameters became NaN/inf; "
+                              "parameters restored to the previous step (try a smaller lr, "
+                              "singularity_avoiding=True, or check the data)", stacklevel=3)
+                hist["stopped_early"] = step
+                break
+            with torch.no_grad():
+                pred_tr = module(x_tr)
+                pred_te = module(data["test_input"])
+                tr_loss, te_loss = loss_fn(pred_tr, y_tr), loss_fn(pred_te, data["test_label"])
+                hist["train_loss"].append(float(tr_loss))
+                hist["test_loss"].append(float(te_loss))
+                hist["train_rmse"].append(float(torch.sqrt(_mse(pred_tr, y_tr))))
+                hist["test_rmse"].append(float(torch.sqrt(_mse(pred_te, data["test_label"]))))
+                hist["reg"].append(float(state["reg"]))
+                for m in metrics:
+                    hist[getattr(m, "__name__", str(m))].append(float(m()))
+            if progress and step % max(log, 1) == 0:
+                bar.set_description(f"| train_rmse: {hist['train_rmse'][-1]:.2e} | test_rmse: "
+                                    f"{hist['test_rmse'][-1]:.2e} | reg: {hist['reg'][-1]:.2e} |")
+    finally:
+        module.set_singularity_avoiding(False)
+    return hist
+
+
+def _progress(steps: int, show: bool):
+    if not show:
+        return _Silent(range(steps))
+    from tqdm.auto import tqdm
+
+    return tqdm(range(steps), ncols=100)
+
+
+class _Silent:
+    def __init__(self, it):
+        self.it = it
+
+    def __iter__(self):
+        return iter(self.it)
+
+    def set_description(self, _):
+        pass

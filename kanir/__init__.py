@@ -21,3 +21,21 @@ __all__ = [
     "KAN", "KANModule", "KanGraph", "Activation", "SplinePart", "SymbolicPart", "KanirError",
     "create_dataset", "errors", "library", "lift", "load", "lower", "register", "to_torch",
 ]
+
+_LAZY = {
+    "compile": ("kanir.compiler", "compile"),
+    "kanpiler": ("kanir.compiler", "kanpiler"),
+    "to_sympy": ("kanir.backends.sympy", "to_sympy"),
+    "to_dot": ("kanir.backends.graphviz", "to_dot"),
+    "tree": ("kanir.tree", "tree"),
+}
+
+
+def __getattr__(name):
+    """Import the compiler, sympy/graphviz backends and tree converter on first use."""
+    if name in _LAZY:
+        import importlib
+
+        mod, attr = _LAZY[name]
+        return getattr(importlib.import_module(mod), attr)
+    raise AttributeError(f"module 'kanir' has no attribute {name!r}")

@@ -16,6 +16,8 @@ from torch import nn
 from kanir.backends.torch import KANModule, lift, lower, torch_dtype
 
 from .errors import DataError, KanirError
+from .facade_passes import PassMethods
+from .facade_symbolic import SymbolicMethods
 from .graph import KanGraph
 from .grids import refine as _refine
 from .init import init_module
@@ -27,7 +29,7 @@ def _default_device():
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-class KAN(nn.Module):
+class KAN(PassMethods, SymbolicMethods, nn.Module):
     """A Kolmogorov-Arnold Network (MultKAN): ``KAN(width=[2, 5, 1], grid=5, k=3, seed=0)``.
 
     ``width`` as pykan writes it (``[2, [0, 1], 1]`` puts one mult node in the hidden layer);
@@ -48,9 +50,6 @@ class KAN(nn.Module):
         self.module = _module.to(device or _default_device())
         self.register_buffer("cache_x", None, persistent=False)
         self._init_extensions()
-
-    def _init_extensions(self) -> None:
-        """Hook for facade extensions (versions, analysis caches)."""
 
     # ------------------------------------------------------------------ IR bridge
     @property
@@ -164,9 +163,6 @@ class KAN(nn.Module):
         u = torch.rand(n, g.shape[0], generator=torch.Generator().manual_seed(0),
                        dtype=torch.float64).to(g.device, g.dtype)
         return lo + (hi - lo) * u
-
-    def _after_change(self, op: str, **info) -> None:
-        """Called after every state-changing operation (versions hook in here)."""
 
     # ------------------------------------------------------------------ files
     def save(self, path) -> None:

@@ -1,0 +1,547 @@
+"""The formula language: text such as ``"E = m0/sqrt(1 - v**2/c**2)"`` to exact sympy expressions.
+
+The grammar is ``formula.lark`` (lark, LALR); this module turns its parse tree into sympy objects
+and every problem into a :class:`~kanir.errors.FormulaError` that says where and what went wrong.
+
+Examples
+--------
+>>> parse_expr("x**2/2 + 1.5e-3")
+x**2/2 + 3/2000
+>>> f = parse_formula("r = sqrt(x^2 + y^2); theta = atan(y/x)")
+>>> f.outputs[0], f.variables
+(('r', sqrt(x**2 + y**2)), (x, y))
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+
+import sympy
+from lark import Lark, Token, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark.visitors import Transformer_NonRecursive
+
+from ..errors import FormulaError
+
+__all__ = [
+    "FUNCTIONS",
+    "Formula",
+    "FormulaError",
+    "FormulaNameError",
+    "FormulaSyntaxError",
+    "parse_expr",
+    "parse_formula",
+]
+
+#: Function names of the language -> (sympy function, number of arguments; None means 2 or more).
+FUNCTIONS: dict[str, tuple[Callable[..., sympy.Expr], int | None]] = {
+    "sin": (sympy.sin, 1),
+    "cos": (sympy.cos, 1),
+    "tan": (sympy.tan, 1),
+    "exp": (sympy.exp, 1),
+    "log": (sympy.log, 1),
+    "ln": (sympy.log, 1),
+    "sqrt": (sympy.sqrt, 1),
+    "abs": (sympy.Abs, 1),
+    "sinh": (sympy.sinh, 1),
+    "cosh": (sympy.cosh, 1),
+    "tanh": (sympy.tanh, 1),
+    "arcsin": (sympy.asin, 1),
+    "asin": (sympy.asin, 1),
+    "arccos": (sympy.acos, 1),
+    "acos": (sympy.acos, 1),
+    "arctan": (sympy.atan, 1),
+    "atan": (sympy.atan, 1),
+    "arcsinh": (sympy.asinh, 1),
+    "asinh": (sympy.asinh, 1),
+    "arctanh": (sympy.atanh, 1),
+    "atanh": (sympy.atanh, 1),
+    "min": (sympy.Min, None),
+    "max": (sympy.Max, None),
+}
+
+#: Names that mean a constant unless they are listed in ``variables``.
+CONSTANTS: dict[str, sympy.Expr] = {"pi": sympy.pi, "e": sympy.E}
+
+_MAX_DIGITS = 1000  # digits of one number literal
+_MAX_EXPONENT = 308  # |decimal exponent| of a literal, as for float64
+_MAX_BITS = 4000  # size of an exact number computed from literals (about 1200 digits)
+_WIDTH = 72  # longest source excerpt shown under an error message
+_UNDEFINED = (sympy.nan, sympy.zoo, sympy.oo, -sympy.oo)
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "POW"}
+
+
+class FormulaSyntaxError(FormulaError):
+    """The text is not in the formula language; ``line`` and ``column`` are 1-based, ``expected``
+    lists in words what would have fitted there (empty when that is not the point)."""
+
+    def __init__(self, message: str, line: int, column: int, expected: Iterable[str] = ()):
+        super().__init__(message)
+        self.line, self.column, self.expected = line, column, tuple(expected)
+
+
+class FormulaNameError(FormulaError):
+    """A name is unknown or misused (unknown variable or function, wrong argument count);
+    ``line`` and ``column`` are None when the name comes from a sympy expression."""
+
+    def __init__(self, message: str, name: str, line: int | None = None,
+                 column: int | None = None):
+        super().__init__(message)
+        self.name, self.line, self.column = name, line, column
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A parsed formula: named output expressions over an ordered tuple of input symbols."""
+
+    outputs: tuple[tuple[str, sympy.Expr], ...]
+    variables: tuple[sympy.Symbol, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The output names, in order."""
+        return tuple(name for name, _ in self.outputs)
+
+    @property
+    def expr(self) -> sympy.Expr:
+        """The expression of a single-output formula (an error when there are several)."""
+        if len(self.outputs) != 1:
+            raise FormulaError(f"expected one expression, but the formula has {len(self.outputs)} "
+                               f"outputs ({', '.join(self.names)}); use .outputs")
+        return self.outputs[0][1]
+
+
+def parse_formula(source, variables=None) -> Formula:
+    """Read a formula from text, a sympy expression or Eq, or a list of those.
+
+    ``variables`` (names or sympy Symbols, or one string of names separated by commas or spaces)
+    fixes the input symbols and their order; any other name is then an error. Without it the
+    inputs are the free symbols, sorted by name in natural order (x2 before x10).
+    """
+    try:
+        return _parse_formula(source, variables)
+    except FormulaError:
+        raise
+    except RecursionError:
+        raise FormulaError("the formula is nested too deeply") from None
+    except Exception as exc:  # never let a lark or sympy exception escape
+        raise FormulaError(f"cannot read the formula: {type(exc).__name__}: {exc}") from exc
+
+
+def parse_expr(source, variables=None) -> sympy.Expr:
+    """Read a single expression (an optional ``name =`` is allowed and ignored)."""
+    return parse_formula(source, variables).expr
+
+
+# ------------------------------------------------------------------------------------ internals
+
+
+@dataclass(frozen=True)
+class _Output:
+    """One output as read: its name (None for a default one), expression and source position."""
+
+    name: str | None
+    expr: sympy.Expr
+    text: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+
+def _parse_formula(source, variables) -> Formula:
+    fixed = _fixed_variables(variables)
+    items = list(source) if isinstance(source, list | tuple) else [source]
+    if not items:
+        raise FormulaError("the formula is empty: an empty list was given")
+    outputs: list[_Output] = []
+    for item in items:
+        outputs += _parse_text(item, fixed) if isinstance(item, str) else [_from_sympy(item)]
+    named = _name_outputs(outputs)
+    return Formula(named, _input_symbols(named, variables is not None, fixed))
+
+
+def _fixed_variables(variables) -> dict[str, sympy.Symbol] | None:
+    """The given variables by name (plain Symbols for names), or None when none were given."""
+    if variables is None:
+        return None
+    if isinstance(variables, str):
+        variables = [v for v in re.split(r"[\s,]+", variables) if v]
+    elif isinstance(variables, sympy.Basic):
+        variables = [variables]
+    fixed: dict[str, sympy.Symbol] = {}
+    for v in variables:
+        if isinstance(v, str):
+            if not _NAME_RE.match(v):
+                raise FormulaError(f"variable name {v!r} is not a valid name: use letters, digits "
+                                   "and underscores, not starting with a digit")
+            v = sympy.Symbol(v)
+        elif not isinstance(v, sympy.Symbol):
+            raise FormulaError(f"variables must be names or sympy Symbols, got "
+                               f"{type(v).__name__} {v!r}")
+        if v.name in fixed:
+            raise FormulaError(f"variable '{v.name}' is listed twice")
+        fixed[v.name] = v
+    return fixed
+
+
+def _from_sympy(obj) -> _Output:
+    """A sympy expression (or a number) as an unnamed output, a sympy Eq as a named one."""
+    if not isinstance(obj, sympy.Basic):
+        try:
+            obj = sympy.sympify(obj, strict=True)
+        except (sympy.SympifyError, TypeError, ValueError) as exc:
+            raise FormulaError(f"a formula must be text or a sympy expression, got "
+                               f"{type(obj).__name__} {obj!r}") from exc
+    name = None
+    if isinstance(obj, sympy.Equality):
+        if not isinstance(obj.lhs, sympy.Symbol):
+            raise FormulaError(f"a sympy Eq needs the output symbol on its left-hand side, got {obj}")
+        name, obj = obj.lhs.name, obj.rhs
+    if not isinstance(obj, sympy.Expr):
+        raise FormulaError(f"a formula must be text or a sympy expression or Eq, got "
+                           f"{type(obj).__name__} {obj}")
+    bad = [u for u in _UNDEFINED if obj.has(u)]
+    if bad:
+        raise FormulaError(f"the sympy expression {obj} contains the undefined value {bad[0]}")
+    return _Output(name, obj)
+
+
+def _name_outputs(outputs: list[_Output]) -> tuple[tuple[str, sympy.Expr], ...]:
+    """Give unnamed outputs their default names y_1, y_2, ... and reject duplicate names."""
+    seen: set[str] = set()
+    named = []
+    for i, out in enumerate(outputs, 1):
+        name = out.name or f"y_{i}"
+        if name in seen:
+            note = "" if out.name else f" (output {i} has no name, so it is called '{name}')"
+            raise FormulaError(_located(f"output '{name}' is defined twice{note}", out.text,
+                                        out.line, out.column))
+        seen.add(name)
+        named.append((name, out.expr))
+    return tuple(named)
+
+
+def _input_symbols(outputs, given: bool, fixed) -> tuple[sympy.Symbol, ...]:
+    """The given variables in order (matched by name to sympy inputs), else the sorted free ones."""
+    free: dict[str, sympy.Symbol] = {}
+    for _, expr in outputs:
+        for s in sorted(expr.free_symbols, key=sympy.default_sort_key):
+            free.setdefault(s.name, s)
+    if not given:
+        return tuple(sorted(free.values(), key=_natural_key))
+    symbols = tuple(free.get(name, s) if type(s) is sympy.Symbol and not s.assumptions0 else s
+                    for name, s in fixed.items())
+    known = set(symbols)
+    for name, expr in outputs:
+        for s in sorted(expr.free_symbols - known, key=sympy.default_sort_key):
+            raise FormulaNameError(f"unknown name '{s}' in the expression of output '{name}'; "
+                                   f"{_variables_note(fixed)}", str(s))
+    return symbols
+
+
+def _natural_key(symbol: sympy.Symbol):
+    """Sort key putting x2 before x10: digit runs compare as numbers."""
+    parts = re.split(r"(\d+)", symbol.name)
+    return [int(p) if i % 2 else p for i, p in enumerate(parts)], sympy.default_sort_key(symbol)
+
+
+def _variables_note(fixed) -> str:
+    if not fixed:
+        return "no variables were given"
+    return "the variables are " + ", ".join(fixed)
+
+
+# --------------------------------------------------------------------------------- text parsing
+
+
+class _BracketError(Exception):
+    """Raised by the postlexer on an unmatched ')' or an unclosed '('."""
+
+    def __init__(self, message: str, token: Token):
+        super().__init__(message)
+        self.token = token
+
+
+class _Brackets:
+    """Postlexer: drop new lines inside parentheses and report unbalanced ones where they are."""
+
+    always_accept = ()
+
+    def process(self, stream):
+        opened: list[Token] = []
+        for tok in stream:
+            if tok.type == "LPAR":
+                opened.append(tok)
+            elif tok.type == "RPAR":
+                if not opened:
+                    raise _BracketError("unmatched ')'", tok)
+                opened.pop()
+            elif tok.type == "_SEP" and tok.value == "\n" and opened:
+                continue
+            yield tok
+        if opened:
+            raise _BracketError("'(' is never closed", opened[-1])
+
+
+@cache
+def _parser() -> Lark:
+    grammar = (Path(__file__).with_name("formula.lark")).read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", lexer="basic", postlex=_Brackets(),
+                propagate_positions=True, maybe_placeholders=False)
+
+
+def _parse_text(text: str, fixed) -> list[_Output]:
+    """Parse one text into its outputs; every problem becomes a positioned FormulaError."""
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, text) from None
+    except _BracketError as exc:
+        tok = exc.token
+        raise FormulaSyntaxError(_located(f"formula syntax error at line {tok.line}, column "
+                                          f"{tok.column}: {exc}", text, tok.line, tok.column),
+                                 tok.line, tok.column) from None
+    try:
+        outputs = _Builder(text, fixed).transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, FormulaError | RecursionError):
+            raise exc.orig_exc from None
+        raise FormulaError(f"cannot build the formula: {type(exc.orig_exc).__name__}: "
+                           f"{exc.orig_exc}") from exc.orig_exc
+    if not outputs:
+        raise FormulaSyntaxError("the formula is empty; write an expression such as 'x**2 + 1'",
+                                 1, 1, ("an expression",))
+    return outputs
+
+
+def _syntax_error(exc: UnexpectedInput, text: str) -> FormulaSyntaxError:
+    """A FormulaSyntaxError in plain words from a lark error."""
+    line, column = exc.line, exc.column
+    try:
+        names = set(exc.interactive_parser.accepts())
+    except Exception:  # no parser state: fall back to what lark listed
+        names = set(getattr(exc, "expected", None) or ())
+    expected = _expected_words(names)
+    hint = ""
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        if tok.type == "$END":
+            line, column = tok.end_line or 1, tok.end_column or 1
+        what = f"unexpected {_describe(tok)}"
+        prev = _previous_token(text, tok.start_pos) if tok.type != "$END" else None
+        if prev is not None and prev.end_pos == tok.start_pos and "NUMBER" == tok.type == prev.type:
+            line, column, expected = prev.line, prev.column, ()
+            what = f"malformed number '{prev.value}{tok.value}'"
+        elif prev is not None and "an operator" in expected and tok.type in ("NAME", "NUMBER",
+                                                                             "LPAR"):
+            left = "(...)" if prev.type == "RPAR" else prev.value
+            right = "(...)" if tok.type == "LPAR" else tok.value
+            hint = f" (implicit multiplication is not supported: write '{left}*{right}')"
+    elif isinstance(exc, UnexpectedCharacters):
+        what = f"unexpected character {text[exc.pos_in_stream]!r}"
+    else:
+        what = "unexpected input"
+    message = f"formula syntax error at line {line}, column {column}: {what}"
+    if expected:
+        message += f"; expected {_join_words(expected)}"
+    return FormulaSyntaxError(_located(message + hint, text, line, column), line, column, expected)
+
+
+def _expected_words(names: set[str]) -> tuple[str, ...]:
+    """What the parser would have accepted, in words, from lark terminal names."""
+    if names & {"NUMBER", "NAME"}:  # the start of an operand
+        return ("a number", "a name", "'('", "a unary sign")
+    words = []
+    if names & _OPERATORS:
+        words.append("an operator")
+    if "COMMA" in names:
+        words.append("','")
+    if "RPAR" in names:
+        words.append("')'")
+    if names & {"$END", "_SEP"}:
+        words.append("the end of the expression")
+    return tuple(words)
+
+
+def _join_words(words: tuple[str, ...]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _describe(tok: Token) -> str:
+    if tok.type == "$END":
+        return "end of the formula"
+    if tok.type == "_SEP":
+        return "end of the line" if tok.value == "\n" else "';'"
+    if tok.type in ("NUMBER", "NAME"):
+        return f"{tok.type.lower()} '{tok.value}'"
+    return f"'{tok.value}'"
+
+
+def _previous_token(text: str, pos: int) -> Token | None:
+    """The token just before character ``pos`` (for hints), or None."""
+    prev = None
+    try:
+        for tok in _parser().lex(text):
+            if tok.start_pos >= pos:
+                break
+            prev = tok
+    except Exception:  # the text has other problems further on; what was read is enough
+        pass
+    return prev
+
+
+def _located(message: str, text: str | None, line: int | None, column: int | None) -> str:
+    """``message`` followed by the source line and a caret under ``column``, when known."""
+    if text is None or line is None or column is None:
+        return message
+    lines = text.split("\n")
+    src = lines[line - 1] if 0 < line <= len(lines) else ""
+    start = 0
+    if len(src) > _WIDTH:
+        start = max(0, min(column - 1 - _WIDTH // 2, len(src) - _WIDTH))
+    shown = src[start:start + _WIDTH]
+    prefix = "..." if start > 0 else ""
+    suffix = "..." if start + _WIDTH < len(src) else ""
+    pad = "".join("\t" if c == "\t" else " " for c in prefix + shown[:column - 1 - start])
+    return f"{message}\n  {prefix}{shown}{suffix}\n  {pad}^"
+
+
+def _at(tok: Token) -> str:
+    return f"at line {tok.line}, column {tok.column}"
+
+
+class _Builder(Transformer_NonRecursive):
+    """Parse tree -> list of _Output with exact sympy expressions, checking names and values."""
+
+    def __init__(self, text: str, fixed: dict[str, sympy.Symbol] | None):
+        super().__init__()
+        self._text, self._fixed = text, fixed
+
+    def _error(self, problem: str, tok: Token, hint: str = "", name: str | None = None):
+        """A FormulaError (a FormulaNameError when ``name`` is given) located at ``tok``."""
+        message = _located(f"{problem} {_at(tok)}{hint}", self._text, tok.line, tok.column)
+        if name is None:
+            return FormulaError(message)
+        return FormulaNameError(message, name, tok.line, tok.column)
+
+    # statements
+
+    def start(self, outputs):
+        return list(outputs)
+
+    def named(self, children):
+        tok, expr = children
+        return _Output(str(tok), expr, self._text, tok.line, tok.column)
+
+    @v_args(meta=True)
+    def unnamed(self, meta, children):
+        return _Output(None, children[0], self._text, meta.line, meta.column)
+
+    # leaves
+
+    def number(self, children):
+        tok = children[0]
+        value = Decimal(str(tok))
+        sign, digits, _ = value.as_tuple()
+        shown = tok.value if len(tok.value) <= 24 else tok.value[:20] + "..."
+        if len(digits) > _MAX_DIGITS:
+            raise self._syntax(f"number '{shown}' has more than {_MAX_DIGITS} digits", tok)
+        if value == 0:
+            return sympy.Integer(0)
+        if abs(value.adjusted()) > _MAX_EXPONENT:
+            raise self._syntax(f"number '{shown}' is out of range: numbers must lie between "
+                               f"1e-{_MAX_EXPONENT} and 1e{_MAX_EXPONENT} in size", tok)
+        return sympy.Rational(*value.as_integer_ratio())
+
+    def _syntax(self, what: str, tok: Token) -> FormulaSyntaxError:
+        message = f"formula syntax error {_at(tok)}: {what}"
+        return FormulaSyntaxError(_located(message, self._text, tok.line, tok.column),
+                                  tok.line, tok.column)
+
+    def name(self, children):
+        tok = children[0]
+        name = str(tok)
+        fixed = self._fixed
+        if fixed is not None and name in fixed:
+            return fixed[name]
+        if name in CONSTANTS:
+            return CONSTANTS[name]
+        if name in FUNCTIONS:
+            raise self._error(f"function '{name}' is used without an argument", tok,
+                              f"; write {name}(...)", name)
+        if fixed is None:
+            return sympy.Symbol(name)
+        close = difflib.get_close_matches(name, list(fixed) + list(CONSTANTS), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else _variables_note(fixed)
+        raise self._error(f"unknown name '{name}'", tok, f"; {hint}", name)
+
+    def call(self, children):
+        tok, *args = children
+        name = str(tok)
+        if name not in FUNCTIONS:
+            raise self._error(f"unknown function '{name}'", tok,
+                              _unknown_function_hint(name, self._fixed), name)
+        fn, arity = FUNCTIONS[name]
+        if arity is not None and len(args) != arity:
+            plural = "" if arity == 1 else "s"
+            message = f"{name} takes {arity} argument{plural}, got {len(args)}"
+        elif arity is None and len(args) < 2:
+            message = f"{name} takes at least 2 arguments, got {len(args)}"
+        else:
+            return self._defined(fn(*args), f"'{name}'", tok)
+        raise self._error(message, tok, name=name)
+
+    # operators
+
+    def sign(self, children):
+        op, operand = children
+        return -operand if op.type == "MINUS" else operand
+
+    def power(self, children):
+        base, op, exponent = children
+        if base.is_Rational and exponent.is_Rational:
+            bits = max(abs(base.p).bit_length(), base.q.bit_length()) - 1
+            if abs(exponent) * bits > _MAX_BITS:
+                raise self._error("the power gives a number too large to keep exactly", op)
+        return self._defined(base**exponent, f"'{op}'", op)
+
+    def sum(self, children):
+        acc = children[0]
+        for op, rhs in zip(children[1::2], children[2::2]):
+            acc = self._defined(acc + rhs if op.type == "PLUS" else acc - rhs, f"'{op}'", op)
+        return acc
+
+    def product(self, children):
+        acc = children[0]
+        for op, rhs in zip(children[1::2], children[2::2]):
+            if op.type == "SLASH" and rhs.is_zero:
+                raise self._error("division by zero", op)
+            acc = self._defined(acc * rhs if op.type == "STAR" else acc / rhs, f"'{op}'", op)
+        return acc
+
+    def _defined(self, value: sympy.Expr, what: str, tok: Token) -> sympy.Expr:
+        """``value`` if it is finite and of sane size; else an error at ``tok``."""
+        if value in _UNDEFINED:
+            raise self._error(f"{what} gives the undefined value {value}", tok)
+        for term in sympy.Add.make_args(value):
+            coeff = term.as_coeff_Mul()[0]
+            if coeff.is_Rational and max(abs(coeff.p).bit_length(),
+                                         coeff.q.bit_length()) > _MAX_BITS:
+                raise self._error(f"{what} gives a number too large to keep exactly", tok)
+        return value
+
+
+def _unknown_function_hint(name: str, fixed) -> str:
+    """The likeliest fix for a call of the unknown function ``name``."""
+    close = difflib.get_close_matches(name.lower(), list(FUNCTIONS), n=1)
+    if close and close[0] != name:
+        return f"; did you mean '{close[0]}'?"
+    if fixed is not None and name in fixed:
+        return f"; '{name}' is a variable: write '{name}*(...)' to multiply"
+    return f"; the functions are {', '.join(sorted(FUNCTIONS))}"

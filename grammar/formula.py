@@ -10,6 +10,10 @@ x**2/2 + 3/2000
 >>> f = parse_formula("r = sqrt(x^2 + y^2); theta = atan(y/x)")
 >>> f.outputs[0], f.variables
 (('r', sqrt(x**2 + y**2)), (x, y))
+
+Errors name the line and column, say what would have fitted, and end with the line and a caret:
+``"2 * sin(x+)"`` gives "formula syntax error at line 1, column 11: unexpected ')'; expected a
+number, a name, '(' or a unary sign", then ``  2 * sin(x+)`` and a ``^`` under the ``)``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from functools import cache
 from pathlib import Path
 
 import sympy
-from lark import Lark, Token, v_args
+from lark import Lark, Token, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 from lark.visitors import Transformer_NonRecursive
 
@@ -72,8 +76,11 @@ CONSTANTS: dict[str, sympy.Expr] = {"pi": sympy.pi, "e": sympy.E}
 _MAX_DIGITS = 1000  # digits of one number literal
 _MAX_EXPONENT = 308  # |decimal exponent| of a literal, as for float64
 _MAX_BITS = 4000  # size of an exact number computed from literals (about 1200 digits)
+_MAX_DEPTH = 100  # nesting of operators and calls; parentheses alone do not count
+_LEAVES = ("name", "number")
 _WIDTH = 72  # longest source excerpt shown under an error message
 _UNDEFINED = (sympy.nan, sympy.zoo, sympy.oo, -sympy.oo)
+_COMPLEX_PARTS = (sympy.re, sympy.im, sympy.arg, sympy.conjugate)
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "POW"}
 
@@ -163,36 +170,39 @@ def _parse_formula(source, variables) -> Formula:
     for item in items:
         outputs += _parse_text(item, fixed) if isinstance(item, str) else [_from_sympy(item)]
     named = _name_outputs(outputs)
-    return Formula(named, _input_symbols(named, variables is not None, fixed))
+    return Formula(named, _input_symbols(named, fixed))
 
 
-def _fixed_variables(variables) -> dict[str, sympy.Symbol] | None:
-    """The given variables by name (plain Symbols for names), or None when none were given."""
+def _fixed_variables(variables) -> dict[str, sympy.Symbol | str] | None:
+    """The given variables by name (a name stays a str), or None when none were given."""
     if variables is None:
         return None
     if isinstance(variables, str):
         variables = [v for v in re.split(r"[\s,]+", variables) if v]
     elif isinstance(variables, sympy.Basic):
         variables = [variables]
-    fixed: dict[str, sympy.Symbol] = {}
+    elif not isinstance(variables, Iterable):
+        raise FormulaError(f"variables must be a list of names or sympy Symbols, got "
+                           f"{type(variables).__name__} {variables!r}")
+    fixed: dict[str, sympy.Symbol | str] = {}
     for v in variables:
         if isinstance(v, str):
             if not _NAME_RE.match(v):
                 raise FormulaError(f"variable name {v!r} is not a valid name: use letters, digits "
                                    "and underscores, not starting with a digit")
-            v = sympy.Symbol(v)
         elif not isinstance(v, sympy.Symbol):
             raise FormulaError(f"variables must be names or sympy Symbols, got "
                                f"{type(v).__name__} {v!r}")
-        if v.name in fixed:
-            raise FormulaError(f"variable '{v.name}' is listed twice")
-        fixed[v.name] = v
+        name = v if isinstance(v, str) else v.name
+        if name in fixed:
+            raise FormulaError(f"variable '{name}' is listed twice")
+        fixed[name] = v
     return fixed
 
 
 def _from_sympy(obj) -> _Output:
     """A sympy expression (or a number) as an unnamed output, a sympy Eq as a named one."""
-    if not isinstance(obj, sympy.Basic):
+    if not isinstance(obj, sympy.Basic) and not getattr(obj, "is_Matrix", False):
         try:
             obj = sympy.sympify(obj, strict=True)
         except (sympy.SympifyError, TypeError, ValueError) as exc:
@@ -201,9 +211,10 @@ def _from_sympy(obj) -> _Output:
     name = None
     if isinstance(obj, sympy.Equality):
         if not isinstance(obj.lhs, sympy.Symbol):
-            raise FormulaError(f"a sympy Eq needs the output symbol on its left-hand side, got {obj}")
+            raise FormulaError(f"a sympy Eq needs the output symbol on its left-hand side, "
+                               f"got {obj}")
         name, obj = obj.lhs.name, obj.rhs
-    if not isinstance(obj, sympy.Expr):
+    if not isinstance(obj, sympy.Expr) or getattr(obj, "is_Matrix", False):
         raise FormulaError(f"a formula must be text or a sympy expression or Eq, got "
                            f"{type(obj).__name__} {obj}")
     bad = [u for u in _UNDEFINED if obj.has(u)]
@@ -219,27 +230,31 @@ def _name_outputs(outputs: list[_Output]) -> tuple[tuple[str, sympy.Expr], ...]:
     for i, out in enumerate(outputs, 1):
         name = out.name or f"y_{i}"
         if name in seen:
+            where = f" at line {out.line}, column {out.column}" if out.text is not None else ""
             note = "" if out.name else f" (output {i} has no name, so it is called '{name}')"
-            raise FormulaError(_located(f"output '{name}' is defined twice{note}", out.text,
-                                        out.line, out.column))
+            raise FormulaError(_located(f"output '{name}' is defined twice{where}{note}",
+                                        out.text, out.line, out.column))
         seen.add(name)
         named.append((name, out.expr))
     return tuple(named)
 
 
-def _input_symbols(outputs, given: bool, fixed) -> tuple[sympy.Symbol, ...]:
-    """The given variables in order (matched by name to sympy inputs), else the sorted free ones."""
+def _input_symbols(outputs, fixed) -> tuple[sympy.Symbol, ...]:
+    """The given variables in order, else the free symbols sorted by name.
+
+    A variable given by name is the expression's symbol of that name (so a sympy input keeps its
+    assumptions), or a plain Symbol; any other free symbol is an error.
+    """
     free: dict[str, sympy.Symbol] = {}
     for _, expr in outputs:
         for s in sorted(expr.free_symbols, key=sympy.default_sort_key):
             free.setdefault(s.name, s)
-    if not given:
+    if fixed is None:
         return tuple(sorted(free.values(), key=_natural_key))
-    symbols = tuple(free.get(name, s) if type(s) is sympy.Symbol and not s.assumptions0 else s
-                    for name, s in fixed.items())
-    known = set(symbols)
+    symbols = tuple(free.get(v, sympy.Symbol(v)) if isinstance(v, str) else v
+                    for v in fixed.values())
     for name, expr in outputs:
-        for s in sorted(expr.free_symbols - known, key=sympy.default_sort_key):
+        for s in sorted(expr.free_symbols - set(symbols), key=sympy.default_sort_key):
             raise FormulaNameError(f"unknown name '{s}' in the expression of output '{name}'; "
                                    f"{_variables_note(fixed)}", str(s))
     return symbols
@@ -307,6 +322,7 @@ def _parse_text(text: str, fixed) -> list[_Output]:
         raise FormulaSyntaxError(_located(f"formula syntax error at line {tok.line}, column "
                                           f"{tok.column}: {exc}", text, tok.line, tok.column),
                                  tok.line, tok.column) from None
+    _check_depth(tree, text)
     try:
         outputs = _Builder(text, fixed).transform(tree)
     except VisitError as exc:
@@ -318,6 +334,22 @@ def _parse_text(text: str, fixed) -> list[_Output]:
         raise FormulaSyntaxError("the formula is empty; write an expression such as 'x**2 + 1'",
                                  1, 1, ("an expression",))
     return outputs
+
+
+def _check_depth(tree: Tree, text: str) -> None:
+    """Reject absurdly deep nesting up front (sympy would take long, then overflow the stack)."""
+    def inner(node):
+        return [c for c in node.children if isinstance(c, Tree) and c.data not in _LEAVES]
+
+    stack = [(expr, 1) for statement in tree.children for expr in inner(statement)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            line, column = node.meta.line, node.meta.column
+            message = f"the formula is nested more than {_MAX_DEPTH} levels deep at line {line}, " \
+                      f"column {column}"
+            raise FormulaSyntaxError(_located(message, text, line, column), line, column)
+        stack += [(child, depth + 1) for child in inner(node)]
 
 
 def _syntax_error(exc: UnexpectedInput, text: str) -> FormulaSyntaxError:
@@ -401,7 +433,7 @@ def _located(message: str, text: str | None, line: int | None, column: int | Non
     if text is None or line is None or column is None:
         return message
     lines = text.split("\n")
-    src = lines[line - 1] if 0 < line <= len(lines) else ""
+    src = lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else ""
     start = 0
     if len(src) > _WIDTH:
         start = max(0, min(column - 1 - _WIDTH // 2, len(src) - _WIDTH))
@@ -419,7 +451,7 @@ def _at(tok: Token) -> str:
 class _Builder(Transformer_NonRecursive):
     """Parse tree -> list of _Output with exact sympy expressions, checking names and values."""
 
-    def __init__(self, text: str, fixed: dict[str, sympy.Symbol] | None):
+    def __init__(self, text: str, fixed: dict[str, sympy.Symbol | str] | None):
         super().__init__()
         self._text, self._fixed = text, fixed
 
@@ -469,7 +501,8 @@ class _Builder(Transformer_NonRecursive):
         name = str(tok)
         fixed = self._fixed
         if fixed is not None and name in fixed:
-            return fixed[name]
+            v = fixed[name]
+            return sympy.Symbol(v) if isinstance(v, str) else v
         if name in CONSTANTS:
             return CONSTANTS[name]
         if name in FUNCTIONS:
@@ -494,7 +527,12 @@ class _Builder(Transformer_NonRecursive):
         elif arity is None and len(args) < 2:
             message = f"{name} takes at least 2 arguments, got {len(args)}"
         else:
-            return self._defined(fn(*args), f"'{name}'", tok)
+            value = fn(*args)
+            if value.has(*_COMPLEX_PARTS) and not any(a.has(*_COMPLEX_PARTS) for a in args):
+                # Variables are meant real, but plain Symbols are complex to sympy, which would
+                # turn abs(exp(x)) into exp(re(x)): keep the call as written instead.
+                value = fn(*args, evaluate=False)
+            return self._defined(value, f"'{name}'", tok)
         raise self._error(message, tok, name=name)
 
     # operators
@@ -512,10 +550,11 @@ class _Builder(Transformer_NonRecursive):
         return self._defined(base**exponent, f"'{op}'", op)
 
     def sum(self, children):
-        acc = children[0]
+        # One Add for the whole chain: the same result as adding term by term, in linear time.
+        terms = [children[0]]
         for op, rhs in zip(children[1::2], children[2::2]):
-            acc = self._defined(acc + rhs if op.type == "PLUS" else acc - rhs, f"'{op}'", op)
-        return acc
+            terms.append(rhs if op.type == "PLUS" else -rhs)
+        return self._defined(sympy.Add(*terms), f"'{children[1]}'", children[1])
 
     def product(self, children):
         acc = children[0]

@@ -24,12 +24,16 @@ def grid_from_samples(x: torch.Tensor, G: int, k: int, grid_eps: float = 0.02) -
     lo, hi = xs[0].clone(), xs[-1].clone()
     scale = torch.maximum(torch.ones_like(lo), torch.maximum(lo.abs(), hi.abs()))
     flat = (hi - lo) <= 1e-9 * scale
-    lo = torch.where(flat, lo - 0.5, lo)
-    hi = torch.where(flat, hi + 0.5, hi)
+    # Pad by about two sample spacings: unseen points from the same distribution fall just outside
+    # the extreme samples and should be interpolated by the last piece, not extrapolated.
+    pad = 2.0 * (hi - lo) / max(n, 1)
+    lo = torch.where(flat, lo - 0.5, lo - pad)
+    hi = torch.where(flat, hi + 0.5, hi + pad)
     steps = torch.arange(G + 1, dtype=torch.float64, device=x.device) / G
     uniform = lo[:, None] + (hi - lo)[:, None] * steps[None, :]
     ids = torch.clamp((steps * (n - 1)).round().long(), 0, n - 1)
     adaptive = xs[ids].T
+    adaptive[:, 0], adaptive[:, -1] = lo, hi
     adaptive = torch.where(flat[:, None], uniform, adaptive)
     inner = grid_eps * uniform + (1 - grid_eps) * adaptive
     # keep knots strictly increasing even for heavily repeated samples (only rows that need it)
@@ -42,7 +46,8 @@ def grid_from_samples(x: torch.Tensor, G: int, k: int, grid_eps: float = 0.02) -
 
 def project_coef(x: torch.Tensor, old_grid: torch.Tensor, old_coef: torch.Tensor,
                  new_grid: torch.Tensor, k: int, ridge: float = 1e-10) -> torch.Tensor:
-    """Coefficients on ``new_grid`` reproducing the old splines at the samples x (least squares).
+    """Coefficients on ``new_grid`` reproducing the old splines at the samples x (penalised
+    least squares).
 
     x: (batch, in); old_coef: (in, out, P_old). Returns (in, out, P_new) in float64.
     """
@@ -52,10 +57,14 @@ def project_coef(x: torch.Tensor, old_grid: torch.Tensor, old_coef: torch.Tensor
     A = torch.einsum("bip,biq->ipq", Bn, Bn)
     C = torch.einsum("bip,biq->ipq", Bn, Bo)
     rhs = C @ old_coef.detach().to(torch.float64).transpose(1, 2)  # (in, P_new, out)
-    diag = torch.diagonal(A, dim1=1, dim2=2)
-    lam = ridge * diag.mean(dim=1).clamp_min(1e-300) + 1e-300
-    eye = torch.eye(A.shape[1], dtype=A.dtype, device=A.device)
-    sol = torch.linalg.solve(A + lam[:, None, None] * eye, rhs)
+    # Smoothness penalty on (k+1)-th coefficient differences: coefficients no sample pins down
+    # (e.g. the outermost bases) follow a degree-k continuation instead of collapsing to zero.
+    P = A.shape[1]
+    eye = torch.eye(P, dtype=A.dtype, device=A.device)
+    D = torch.diff(eye, n=min(k + 1, P - 1), dim=0) if P > 1 else eye
+    scale = torch.diagonal(A, dim1=1, dim2=2).mean(dim=1).clamp_min(1e-300)[:, None, None]
+    reg = ridge * scale * (D.T @ D) + 1e-6 * ridge * scale * eye + 1e-300 * eye
+    sol = torch.linalg.solve(A + reg, rhs)
     return sol.transpose(1, 2)
 
 

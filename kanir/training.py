@@ -19,6 +19,7 @@ from kanir.backends.torch import KANModule
 
 from .errors import DataError, KanirError
 from .grids import update_grid
+from .optim import LBFGS
 
 
 # ---------------------------------------------------------------------- data
@@ -193,8 +194,7 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
     if opt == "Adam":
         optimizer = torch.optim.Adam(params, lr=lr)
     else:
-        optimizer = torch.optim.LBFGS(params, lr=lr, history_size=10, line_search_fn="strong_wolfe",
-                                      tolerance_grad=1e-32, tolerance_change=1e-32)
+        optimizer = LBFGS(params, lr=lr, history_size=10)
     freq = max(1, int(stop_grid_update_step / max(grid_update_num, 1)))
     module.set_singularity_avoiding(singularity_avoiding, y_th)
     hist: dict = {"train_loss": [], "test_loss": [], "train_rmse": [], "test_rmse": [], "reg": []}

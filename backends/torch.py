@@ -72,6 +72,7 @@ class KANLayer(nn.Module):
         self.sym_funs = [["0"] * n_out for _ in range(n_in)]
         self.register_buffer("sym_index", torch.zeros(2, 0, dtype=torch.long))
         self._sym_segments: list[tuple[str, int, int]] = []
+        self._any_spline = False
         self.subnode_scale = nn.Parameter(torch.ones(n_out, **f), requires_grad=False)
         self.subnode_bias = nn.Parameter(torch.zeros(n_out, **f), requires_grad=False)
         self.node_scale = nn.Parameter(torch.ones(out.n_nodes, **f), requires_grad=False)
@@ -108,7 +109,10 @@ class KANLayer(nn.Module):
         self.register_buffer("mult_perm", torch.tensor(perm, dtype=torch.long))
 
     def refresh_symbolic(self) -> None:
-        """Rebuild the function-grouped index of active symbolic edges (after edits)."""
+        """Rebuild cached structure after editing masks/functions: the function-grouped index of
+        active symbolic edges and the has-any-spline flag (kept on the host, so forward never
+        synchronises with the device)."""
+        self._any_spline = bool(self.has_spline.detach().cpu().any())
         rows: dict[str, list[tuple[int, int]]] = {}
         on = self.mask_sym.detach().cpu().numpy() != 0
         for i in range(self.n_in):
@@ -177,7 +181,7 @@ class KANLayer(nn.Module):
         if self.keep_acts:
             self.acts = {"input": x}
         y = x.new_zeros(x.shape[0], self.n_out)
-        if bool(self.has_spline.any()):
+        if self._any_spline:
             y = y + self._spline(x)
         elif self.keep_acts:
             self.acts["spline"] = x.new_zeros(x.shape[0], self.n_in, self.n_out)

@@ -83,7 +83,7 @@ def update_grid(module: KANModule, x: torch.Tensor, grid_eps: float = 0.02) -> N
     """Adapt every layer's grid to the activations of x, keeping the learned functions (in place)."""
     h = x
     for layer in module.layers:
-        if bool(layer.has_spline.any()):
+        if layer._any_spline:
             grid, coef = update_layer_grid(layer, h, grid_eps)
             layer.grid.copy_(grid)
             layer.coef.copy_(coef)

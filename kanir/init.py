@@ -27,6 +27,12 @@ def sparse_mask(n_in: int, n_out: int) -> torch.Tensor:
     return mask
 
 
+def greville(grid: torch.Tensor, k: int) -> torch.Tensor:
+    """Greville abscissae (n_in, G+k): spline coefficients equal to them represent f(x) = x."""
+    P = grid.shape[1] - k - 1
+    return torch.stack([grid[:, g + 1:g + k + 1].mean(dim=1) for g in range(P)], dim=1)
+
+
 def init_module(width, mult_arity=2, grid: int = 5, k: int = 3, seed: int = 1,
                 noise_scale: float = 0.3, base_fun: str = "silu", grid_range=(-1.0, 1.0),
                 sparse_init: bool = False, input_names=None, output_names=None,
@@ -56,9 +62,19 @@ def init_module(width, mult_arity=2, grid: int = 5, k: int = 3, seed: int = 1,
             u = torch.rand(n_in, n_out, generator=gen, dtype=torch.float64) * 2 - 1
             layer.scale_base.copy_((scale_base_mu + scale_base_sigma * u) / n_in**0.5)
             layer.scale_sp.fill_(1.0 / n_in**0.5)
+            if out.n_mult:
+                # Edges into mult-node subnodes start as random lines (coefficients on the
+                # Greville abscissae), so products begin as bilinear forms with useful gradients
+                # instead of products of small noise.
+                feeds = torch.zeros(n_out, dtype=torch.bool)
+                feeds[out.n_sum:] = True
+                slope = torch.rand(n_in, n_out, generator=gen, dtype=torch.float64) * 2 - 1
+                lines = slope[..., None] * greville(layer.grid.to(torch.float64), k)[:, None, :]
+                layer.coef.add_(lines * feeds[None, :, None] * n_in**0.5)
             mask = sparse_mask(n_in, n_out) if sparse_init else torch.ones(n_in, n_out)
             layer.has_spline.copy_(mask.bool())
             layer.mask_sp.copy_(mask)
+        layer.refresh_symbolic()
         mods.append(layer)
     meta = {
         "input_names": list(input_names or default_names("x", layers[0].n_nodes)),

@@ -22,7 +22,8 @@ from .graph import KanGraph
 from .grids import refine as _refine
 from .init import init_module
 from .io import load_graph, save_graph
-from .training import as_tensor, fit as _fit
+from .training import as_tensor
+from .training import fit as _fit
 
 
 def _default_device():

@@ -142,7 +142,7 @@ def edge_scales(module: KANModule, inputs: list[torch.Tensor]) -> list[torch.Ten
     """pykan's 'edge_forward_spline_n': std of each spline edge / (std of its input + 0.1)."""
     out = []
     for layer, x in zip(module.layers, inputs):
-        if bool(layer.has_spline.any()):
+        if layer._any_spline:
             out.append(layer.spline_edge_std(x) / (x.std(dim=0).unsqueeze(1) + 0.1))
     return out
 
@@ -212,7 +212,7 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
                 update_grid(module, xb, grid_eps)
             state = {}
 
-            def closure():
+            def closure(xb=xb, yb=yb, state=state):
                 optimizer.zero_grad()
                 pred, inputs = forward_collect(module, xb)
                 loss = loss_fn(pred, yb)

@@ -1,4 +1,4 @@
-"""Width specifications written as pykan writes them: ``[2, 5, 1]``, ``[2, [0, 1], 1]``, ``[[2,0],[5,3],[1,0]]``.
+"""Width specifications as pykan writes them: ``[2, 5, 1]``, ``[2, [0, 1], 1]``, ``[[2,0],[5,3],[1,0]]``.
 
 ``mult_arity`` is an int (every mult node) or a nested list with one list of arities per layer.
 """
@@ -64,7 +64,8 @@ def parse_width(width, mult_arity=2) -> tuple[LayerWidth, ...]:
         if isinstance(w, Sequence) and not isinstance(w, str | bytes):
             if len(w) != 2:
                 raise WidthSpecError(f"{where} must be an int or a pair [n_sum, n_mult], got {w!r}")
-            pairs.append((_as_int(w[0], f"{where}[0] (sum nodes)"), _as_int(w[1], f"{where}[1] (mult nodes)")))
+            n_sum = _as_int(w[0], f"{where}[0] (sum nodes)")
+            pairs.append((n_sum, _as_int(w[1], f"{where}[1] (mult nodes)")))
         else:
             pairs.append((_as_int(w, where), 0))
     if pairs[0][1]:

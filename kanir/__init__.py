@@ -14,12 +14,13 @@ from .graph import KanGraph
 from .kan import KAN, load
 from .library import register
 from .training import create_dataset
+from .tree import tree  # eager: the submodule kanir.tree would otherwise shadow the function
 
 __version__ = "0.1.0"
 
 __all__ = [
     "KAN", "KANModule", "KanGraph", "Activation", "SplinePart", "SymbolicPart", "KanirError",
-    "create_dataset", "errors", "library", "lift", "load", "lower", "register", "to_torch",
+    "create_dataset", "errors", "library", "lift", "load", "lower", "register", "to_torch", "tree",
 ]
 
 _LAZY = {
@@ -27,7 +28,6 @@ _LAZY = {
     "kanpiler": ("kanir.compiler", "kanpiler"),
     "to_sympy": ("kanir.backends.sympy", "to_sympy"),
     "to_dot": ("kanir.backends.graphviz", "to_dot"),
-    "tree": ("kanir.tree", "tree"),
 }
 
 

@@ -165,6 +165,17 @@ class KAN(PassMethods, SymbolicMethods, nn.Module):
                        dtype=torch.float64).to(g.device, g.dtype)
         return lo + (hi - lo) * u
 
+    # ------------------------------------------------------------------ structure
+    def tree(self, x=None, **kw):
+        """The function's tree of variable groups (kanir.tree) on ``x`` (default: last training
+        inputs, else uniform samples over the input grid range); names are the input names."""
+        from .tree import tree as _tree
+
+        if x is None:
+            x = self.cache_x if self.cache_x is not None else self._uniform_samples(1000)
+        kw.setdefault("variables", self.input_names)
+        return _tree(self, x, **kw)
+
     # ------------------------------------------------------------------ files
     def save(self, path) -> None:
         """Save to a .kanir file (atomic; no pickle)."""

@@ -71,7 +71,8 @@ def _safe_sinh(x: torch.Tensor, y_th: float) -> torch.Tensor:
 
 
 def _safe_log(x: torch.Tensor, y_th: float) -> torch.Tensor:
-    return torch.log(_safe_pos(x, math.exp(-y_th)))
+    floor = max(math.exp(-min(y_th, 700.0)), float(torch.finfo(x.dtype).tiny))
+    return torch.log(_safe_pos(x, floor))
 
 
 def _safe_tan(x: torch.Tensor, y_th: float) -> torch.Tensor:

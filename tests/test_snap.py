@@ -1,0 +1,102 @@
+"""Tests of kanir.snap: snapping constants to simple exact values, with and without data checks."""
+
+import math
+
+import pytest
+import sympy
+import torch
+
+from kanir.errors import DataError
+from kanir.snap import affine_expr, ex_round, snap_params, snap_value
+from kanir.symfit import fit_affine
+
+T = torch.float64
+X = sympy.Symbol("x")
+
+
+@pytest.mark.parametrize("v,expected", [
+    (3.14159, sympy.pi), (0.49999, sympy.Rational(1, 2)), (2.0001, sympy.Integer(2)),
+    (0.3333, sympy.Rational(1, 3)), (1.41421, sympy.sqrt(2)), (-0.5, sympy.Rational(-1, 2)),
+    (1.5708, sympy.pi / 2), (2.71828, sympy.E), (0.70711, sympy.sqrt(2) / 2),
+    (6.28319, 2 * sympy.pi), (1.0472, sympy.pi / 3), (0.31831, 1 / sympy.pi),
+    (99.99, sympy.Integer(100)), (0.0, sympy.Integer(0)), (1e-15, sympy.Integer(0)),
+    (-7.0000001, sympy.Integer(-7)), (250.00002, sympy.Integer(250)),
+])
+def test_snap_value_hits(v, expected):
+    got = snap_value(v)
+    assert got is not None and sympy.simplify(got - expected) == 0
+
+
+@pytest.mark.parametrize("v", [0.123456, 1.2345, 50.04, 123.4, 250.01, float("nan"),
+                               float("inf")])
+def test_snap_value_misses(v):
+    assert snap_value(v) is None
+
+
+def test_snap_value_prefers_simple_and_honours_tolerance():
+    assert snap_value(0.50008) == sympy.Rational(1, 2)  # simpler beats anything closer
+    assert snap_value(0.501) is None
+    assert snap_value(0.501, rel_tol=3e-3) == sympy.Rational(1, 2)
+    assert snap_value(1.2, candidates=[1, 2]) is None
+    assert snap_value(9.8066, candidates=[sympy.Float(9.80665)]) == sympy.Float(9.80665)
+    assert snap_value(-9.8066, candidates=["9.80665"]) == -sympy.Float(9.80665)
+    with pytest.raises(DataError):
+        snap_value(1.0, candidates=["x"])
+
+
+def test_ex_round():
+    assert ex_round(1.9999 * X**1.0002) == 2 * X
+    assert ex_round(0.4999 * sympy.sin(3.14159 * X)) == sympy.sin(sympy.pi * X) / 2
+    e = ex_round(2.34567 * X + 0.0123456)
+    assert sorted(str(f) for f in e.atoms(sympy.Float)) == ["0.01235", "2.346"]
+    assert ex_round(X**2 + 3) == X**2 + 3  # nothing to do
+
+
+def test_snap_params_fit_then_snap_near_miss_comes_out_exact():
+    # y = 2*sqrt(0.5*h - 0.0002) + noise: canonical sqrt fit a=1, b≈-0.0004, c≈sqrt(2), d≈0
+    h = torch.linspace(0.1, 2, 400, dtype=T)
+    g = torch.Generator().manual_seed(3)
+    y = 2 * torch.sqrt(0.5 * h - 0.0002) + 2e-3 * torch.randn(400, generator=g, dtype=T)
+    fit = fit_affine(h, y, lib=["sqrt"]).best()
+    res = snap_params("sqrt", [fit.a, fit.b, fit.c, fit.d], h, y)
+    assert res.exact == (1, 0, sympy.sqrt(2), 0)
+    assert res.params == pytest.approx((1.0, 0.0, math.sqrt(2), 0.0))
+    assert res.rmse <= res.rmse_before * 1.05
+    assert affine_expr("sqrt", res.exact, X) == sympy.sqrt(2) * sympy.sqrt(X)
+
+
+def test_snap_params_rejects_a_snap_that_worsens_rmse():
+    x = torch.linspace(0, 12, 400, dtype=T)
+    y = 2 * torch.sin(0.5 * x - 0.05) + 1.0  # exact data: b = -0.05 is real
+    res = snap_params("sin", [0.5, -0.05, 2.0, 1.0], x, y)
+    assert res.exact[1] is None and res.params[1] == -0.05
+    assert res.exact[0] == sympy.Rational(1, 2) and res.exact[2] == 2 and res.exact[3] == 1
+    assert res.rmse <= 1e-12
+    # noisy data: b = 0 multiplies the RMSE several times — rejected at tol=0.05, not at tol=100
+    g = torch.Generator().manual_seed(2)
+    y = y + 0.01 * torch.randn(400, generator=g, dtype=T)
+    strict = snap_params("sin", [0.5, -0.05, 2.0, 1.0], x, y)
+    loose = snap_params("sin", [0.5, -0.05, 2.0, 1.0], x, y, tol=100.0)
+    assert strict.exact[1] is None and loose.exact[1] == 0
+    assert strict.rmse <= 1.05 * strict.rmse_before < 2 * strict.rmse_before < loose.rmse
+
+
+def test_snap_params_refits_linear_params_after_snapping_inner_ones():
+    x = torch.linspace(-1, 1, 300, dtype=T)
+    g = torch.Generator().manual_seed(1)
+    y = 3 * torch.exp(1.5 * x) - 2 + 1e-3 * torch.randn(300, generator=g, dtype=T)
+    # a slightly off: c and d are refitted for a = 3/2, then they snap too
+    res = snap_params("exp", [1.5003, 0.0, 2.9982, -1.9985], x, y)
+    assert res.exact == (sympy.Rational(3, 2), 0, 3, -2)
+
+
+def test_snap_params_is_deterministic_and_validates():
+    x = torch.linspace(0, 1, 50, dtype=T)
+    y = 0.25 * x**2 + 0.3333
+    a = snap_params("x^2", [1.0, 0.0, 0.2501, 0.33331], x, y)
+    b = snap_params("x^2", [1.0, 0.0, 0.2501, 0.33331], x, y)
+    assert a == b
+    with pytest.raises(DataError):
+        snap_params("x^2", [1.0, 0.0, float("nan"), 0.0], x, y)
+    with pytest.raises(DataError):
+        snap_params("x^2", [1.0, 0.0, 1.0, 0.0], x, y[:10])

@@ -131,14 +131,16 @@ def _layered_problems(graph) -> list[str]:
 def _layer_node_problems(g, l: int, L: int, n_nodes: int, n_subs: int) -> list[str]:
     probs = []
     kinds = [g.nodes[("n", l, i)]["kind"] for i in range(n_nodes)]
-    want = "input" if l == 0 else "output" if l == L else None
-    if want and any(k != want for k in kinds):
-        probs.append(f"layer {l} nodes must all be {want!r}, got {kinds}")
-    if want is None:
-        if any(k not in ("sum", "mult") for k in kinds):
-            probs.append(f"hidden layer {l} nodes must be 'sum' or 'mult', got {kinds}")
-        elif "mult" in kinds and "sum" in kinds[kinds.index("mult"):]:
-            probs.append(f"layer {l} lists a sum node after a mult node; sum nodes come first")
+    if l == 0:
+        if any(k != "input" for k in kinds):
+            probs.append(f"layer 0 nodes must all be 'input', got {kinds}")
+    else:
+        adder = "output" if l == L else "sum"
+        where = "the output layer" if l == L else f"hidden layer {l}"
+        if any(k not in (adder, "mult") for k in kinds):
+            probs.append(f"{where} nodes must be {adder!r} or 'mult', got {kinds}")
+        elif "mult" in kinds and adder in kinds[kinds.index("mult"):]:
+            probs.append(f"layer {l} lists a {adder} node after a mult node; {adder} nodes come first")
     if l == 0:
         for i in range(n_nodes):
             if g.in_degree(("n", 0, i)):

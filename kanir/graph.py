@@ -2,8 +2,9 @@
 
 Layered form (what ``canonicalize`` and ``lift`` produce). Node ids are tuples:
 
-* ``("n", l, i)`` — node i of layer l (kind ``input`` in layer 0, ``output`` in the last layer,
-  ``sum`` or ``mult`` in between; sum nodes come first, as in pykan's ``[n_sum, n_mult]``);
+* ``("n", l, i)`` — node i of layer l (kind ``input`` in layer 0; ``sum`` or ``mult`` in hidden
+  layers; in the last layer ``output`` (a sum) or ``mult`` — pykan's ``[2, [0, 1]]`` ends in a
+  product; sum nodes come first, as in pykan's ``[n_sum, n_mult]``);
 * ``("s", l, j)`` — subnode j of layer l >= 1 (kind ``subnode``).
 
 Activation edges ``("n", l, i) -> ("s", l+1, j)`` carry ``act`` (an :class:`Activation`);
@@ -77,7 +78,8 @@ class KanGraph:
         L = len(layers) - 1
         for l, lw in enumerate(layers):
             for i in range(lw.n_nodes):
-                kind = "input" if l == 0 else "output" if l == L else "sum" if i < lw.n_sum else "mult"
+                kind = ("input" if l == 0 else "mult" if i >= lw.n_sum
+                        else "output" if l == L else "sum")
                 attrs = {"kind": kind, "layer": l, "index": i}
                 if l > 0:
                     attrs.update(scale=1.0, bias=0.0)

@@ -70,11 +70,6 @@ def parse_width(width, mult_arity=2) -> tuple[LayerWidth, ...]:
             pairs.append((_as_int(w, where), 0))
     if pairs[0][1]:
         raise WidthSpecError(f"the input layer width[0] cannot have mult nodes, got {width[0]!r}")
-    if pairs[-1][1]:
-        raise WidthSpecError(
-            f"the output layer width[{len(width) - 1}] cannot have mult nodes, got {width[-1]!r}; "
-            "add a layer after the mult nodes"
-        )
     for l, (s, m) in enumerate(pairs):
         if s + m == 0:
             raise WidthSpecError(f"width[{l}] has no nodes")

@@ -24,6 +24,12 @@ def test_width_specs_like_pykan():
     g2.check()
 
 
+def test_output_layer_may_end_in_a_product_like_pykan():
+    g = KanGraph.from_width([2, [0, 1]])
+    assert g.width == [2, [0, 1]] and g.nx.nodes[N(1, 0)]["kind"] == "mult"
+    g.check()
+
+
 @pytest.mark.parametrize(
     "width, arity, message",
     [
@@ -32,7 +38,6 @@ def test_width_specs_like_pykan():
         ([2, -1, 1], 2, "width[1] must be a non-negative integer, got -1"),
         ([2, [1, 2, 3], 1], 2, "width[1] must be an int or a pair [n_sum, n_mult]"),
         ([[2, 1], 1], 2, "the input layer width[0] cannot have mult nodes"),
-        ([2, [0, 1]], 2, "the output layer width[1] cannot have mult nodes"),
         ([2, 0, 1], 2, "width[1] has no nodes"),
         ([2, 2.5, 1], 2, "width[1] must be a non-negative integer, got 2.5"),
         ([2, [0, 1], 1], 1, "mult_arity must be at least 2"),

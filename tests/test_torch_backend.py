@@ -23,7 +23,7 @@ def random_graphs(draw):
     for l in range(n_layers):
         last = l == n_layers - 1
         n_sum = draw(st.integers(1, 3))
-        n_mult = 0 if last else draw(st.integers(0, 2))
+        n_mult = draw(st.integers(0, 1 if last else 2))
         widths.append([n_sum, n_mult] if n_mult else n_sum)
         arities.append([draw(st.integers(2, 4)) for _ in range(n_mult)])
     g = KanGraph.from_width(widths, mult_arity=arities, dtype="float64")

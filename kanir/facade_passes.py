@@ -1,13 +1,279 @@
-"""KAN facade methods for the graph passes (expansion, modules, pruning, attribution, versions)."""
+"""KAN facade methods for the graph passes: expansion and perturbation, modules, auxiliary
+inputs, attribution, pruning, auto_swap, and versions (the paper's Trick C).
+
+Each method lifts the model to a KanGraph, runs a pure pass from :mod:`kanir.passes`, and puts
+the result back into *this* model, then returns ``self`` (so ``model.prune()`` and
+``model = model.prune()`` both work, and chains like ``model.expand_width(1, 2).perturb()``
+read naturally). The only methods that return something else are those whose result is data:
+``fit`` (the training history) and ``augment_input`` (the extended dataset). ``model.copy()``
+gives an independent model; the passes themselves never modify their input graph.
+
+Every state change is recorded as a version (see :mod:`kanir.versions`); by default versions
+stay in memory and nothing is written to disk unless ``track_versions(folder=...)`` asks for it.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kanir.backends.torch import lift, lower
+from kanir.passes import attribution as _attr
+from kanir.passes import augment as _aug
+from kanir.passes import expand as _exp
+from kanir.passes import modules as _mod
+from kanir.passes import prune as _prune
+from kanir.passes import swap as _swap
+
+from .errors import KanirError
+from .versions import VersionInfo, VersionStore, parse_label
 
 
 class PassMethods:
     """Mixin of kanir.KAN: each method applies a pure pass from kanir.passes to this model."""
 
-    def _init_extensions(self) -> None:
-        """Set up per-model state of the extensions (called at the end of KAN.__init__)."""
+    # ------------------------------------------------------------------ hooks
+    def _init_extensions(self, versions=True) -> None:
+        """Set up per-model state of the extensions (called at the end of KAN.__init__).
+
+        ``versions``: True (in memory, the default), False (none), or a folder for .kanir files
+        (see :meth:`track_versions`)."""
+        self._versions = VersionStore()
+        self._scored = None
+        self._versions.record(self.module, lift, "init")
+        if versions is False:
+            self.track_versions(enabled=False)
+        elif versions is not True and versions is not None:
+            self.track_versions(folder=versions)
 
     def _after_change(self, op: str, **info) -> None:
-        """Called after every state-changing operation (fit, refine, prune, ...)."""
+        """Called after every state-changing operation (fit, refine, prune, ...): forget cached
+        scores and record a version."""
+        self._scored = None
+        loss = info.pop("loss", None)
+        self._versions.record(self.module, lift, op, loss, **info)
+
+    def _apply(self, graph, op: str, **info):
+        self.set_graph(graph)
+        self._after_change(op, **info)
+        return self
+
+    def _data(self, x, what: str) -> torch.Tensor:
+        if x is None:
+            x = self.cache_x
+        if x is None:
+            raise KanirError(f"{what} needs data: pass x (inputs, shape (batch, "
+                             f"{self.module.n_in})) or call fit first, which remembers the "
+                             "training inputs")
+        return x
+
+    # ------------------------------------------------------------------ expansion
+    def expand_width(self, layer_id: int, n_added_nodes: int = 1, sum_bool: bool = True,
+                     mult_arity: int = 2):
+        """Add nodes to hidden layer ``layer_id`` (sum nodes, or mult nodes of ``mult_arity``)
+        keeping the function, trained splines included; returns self."""
+        g = _exp.expand_width(self.graph, layer_id, n_added_nodes, "sum" if sum_bool else "mult",
+                              mult_arity)
+        return self._apply(g, "expand_width", layer=layer_id, n=n_added_nodes,
+                           kind="sum" if sum_bool else "mult")
+
+    def expand_depth(self, layer_id: int | None = None):
+        """Insert an identity layer after node layer ``layer_id`` (default: after the outputs);
+        the function is unchanged; returns self."""
+        return self._apply(_exp.expand_depth(self.graph, layer_id), "expand_depth",
+                           layer=layer_id)
+
+    def perturb(self, mag: float = 0.1, mode: str = "non-intrusive", seed: int = 0):
+        """Make zero-function edges trainable (see :func:`kanir.passes.expand.perturb` for the
+        modes 'non-intrusive', 'minimal', 'all'); returns self."""
+        x = self.cache_x if mode == "non-intrusive" else None
+        return self._apply(_exp.perturb(self.graph, mag, mode, seed, x), "perturb", mode=mode,
+                           mag=mag)
+
+    # ------------------------------------------------------------------ structure from knowledge
+    def impose_module(self, start_layer: int, chain: str):
+        """pykan's ``module(start_layer, chain)``: cut the module described by ``chain`` (e.g.
+        ``"[0,1]->[0,1]->[0,1]->[0]"``) off from the rest; the cut edges stay zero through
+        training. Returns self. (Named ``impose_module`` because ``model.module`` is the
+        underlying torch module.)"""
+        return self._apply(_mod.module(self.graph, start_layer, chain), "module",
+                           start_layer=start_layer, chain=chain)
+
+    def augment_input(self, original_variables, auxiliary_variables, dataset: dict) -> dict:
+        """Add inputs defined by formulas of the original ones and return the dataset with
+        those columns appended (the model changes in place, its function on the original
+        inputs does not). The new inputs' spline grids cover their training values."""
+        vals = _aug.aux_values(dataset["train_input"], original_variables, auxiliary_variables)
+        lo, hi = vals.min(axis=0), vals.max(axis=0)
+        pad = np.where(hi - lo > 1e-12 * (1 + np.abs(hi)), 0.0, 0.5)
+        ranges = np.stack([lo - pad, hi + pad], axis=1)
+        g = _aug.augment_input(self.graph, original_variables, auxiliary_variables, ranges)
+        new = _aug.augment_dataset(dataset, original_variables, auxiliary_variables)
+        self.set_graph(g)
+        self.cache_x = torch.as_tensor(new["train_input"]).to(self.device, self.dtype)
+        names = g.input_names[len(g.input_names) - len(vals[0]):]
+        self._after_change("augment_input", inputs=names)
+        return new
+
+    # ------------------------------------------------------------------ attribution
+    def attribute(self, x=None, output=None):
+        """Compute Eq. 9 attribution scores on ``x`` (default: the last training inputs);
+        ``output`` restricts them to one output (index or name). Returns self; read them with
+        ``feature_score``, ``node_scores``, ``edge_scores``, ``subnode_scores`` or
+        ``scored_graph()``."""
+        g = _attr.attribute(self.graph, self._data(x, "attribute"), output)
+        self._scored = (g, _attr.score_arrays(g))
+        return self
+
+    def scored_graph(self, x=None):
+        """The model as a KanGraph carrying node and edge ``score`` attributes."""
+        if x is not None or self._scored is None:
+            self.attribute(x)
+        return self._scored[0].copy()
+
+    def _scores(self):
+        if self._scored is None:
+            self.attribute()
+        return self._scored[1]
+
+    def _tensor(self, a) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(a), dtype=self.dtype, device=self.device)
+
+    @property
+    def feature_score(self) -> torch.Tensor:
+        """Input scores (computed on the last training inputs when not yet computed)."""
+        return self._tensor(self._scores().feature)
+
+    @property
+    def node_scores(self) -> list[torch.Tensor]:
+        """One tensor of node scores per node layer 0..L."""
+        return [self._tensor(a) for a in self._scores().node]
+
+    @property
+    def subnode_scores(self) -> list[torch.Tensor]:
+        """One tensor of subnode scores per node layer (layer 0 has none)."""
+        return [self._tensor(a) for a in self._scores().subnode]
+
+    @property
+    def edge_scores(self) -> list[torch.Tensor]:
+        """One (n_nodes(l), n_subnodes(l+1)) tensor of edge scores per KAN layer (absent = 0)."""
+        return [self._tensor(a) for a in self._scores().edge]
+
+    # ------------------------------------------------------------------ pruning
+    def prune(self, node_th: float = 1e-2, edge_th: float = 3e-2, x=None):
+        """Remove hidden nodes scoring at most ``node_th``, then edges scoring at most
+        ``edge_th`` (scores on ``x``, default the last training inputs); returns self."""
+        g = _prune.prune(self.graph, self._data(x, "prune"), node_th, edge_th)
+        return self._apply(g, "prune", node_th=node_th, edge_th=edge_th)
+
+    def prune_node(self, threshold: float = 1e-2, mode: str = "auto", active_neurons_id=None,
+                   x=None):
+        """Remove hidden nodes scoring at most ``threshold`` (mode 'auto'), or keep exactly
+        ``active_neurons_id`` ({layer: [indices]} or one list per hidden layer, mode 'manual');
+        returns self."""
+        if mode not in ("auto", "manual"):
+            raise KanirError(f"mode must be 'auto' or 'manual', got {mode!r}")
+        if mode == "manual" and active_neurons_id is None:
+            raise KanirError("prune_node(mode='manual') needs active_neurons_id")
+        keep = active_neurons_id if mode == "manual" else None
+        xs = None if keep is not None and x is None else self._data(x, "prune_node")
+        g = _prune.prune_node(self.graph, threshold, xs, keep)
+        return self._apply(g, "prune_node", threshold=threshold)
+
+    def prune_edge(self, threshold: float = 3e-2, x=None):
+        """Remove edges scoring at most ``threshold``; returns self."""
+        g = _prune.prune_edge(self.graph, threshold, self._data(x, "prune_edge"))
+        return self._apply(g, "prune_edge", threshold=threshold)
+
+    def prune_input(self, threshold: float = 1e-2, active_inputs=None, top_k: int | None = None,
+                    x=None):
+        """Remove inputs: keep those scoring above ``threshold``, the ``top_k`` best, or
+        exactly ``active_inputs`` (indices or names). ``input_names`` then lists the inputs that
+        remain; select the same columns of a dataset with
+        ``kanir.passes.prune.restrict_dataset(data, names_before, model.input_names)``.
+        Returns self."""
+        before = self.input_names
+        xs = self._data(x, "prune_input") if active_inputs is None else None
+        g = _prune.prune_input(self.graph, threshold, xs, top_k, active_inputs)
+        self._apply(g, "prune_input", kept=g.input_names)
+        if self.cache_x is not None and self.cache_x.shape[1] == len(before):
+            cols = [before.index(n) for n in g.input_names]
+            self.cache_x = self.cache_x[:, cols]
+        return self
+
+    def remove_edge(self, l: int, i: int, j: int):
+        """Remove activation edge (l, i, j) (it becomes the zero function); returns self."""
+        return self._apply(_prune.remove_edge(self.graph, l, i, j), "remove_edge", edge=[l, i, j])
+
+    def remove_node(self, l: int, i: int):
+        """Remove hidden node (l, i) with its subnodes and edges; returns self."""
+        return self._apply(_prune.remove_node(self.graph, l, i), "remove_node", node=[l, i])
+
+    # ------------------------------------------------------------------ layout
+    def auto_swap(self, x=None):
+        """Reorder hidden nodes to minimise the connection cost (edge score x distance); the
+        function is unchanged; returns self."""
+        g = _swap.auto_swap(self.graph, self._data(x, "auto_swap"))
+        return self._apply(g, "auto_swap")
+
+    def connection_cost(self, x=None) -> float:
+        """Sum of edge score x |position distance| for the current layout."""
+        return _swap.connection_cost(self.graph, self._data(x, "connection_cost"))
+
+    # ------------------------------------------------------------------ versions
+    def track_versions(self, folder=None, enabled: bool = True, resume: bool = False):
+        """Choose where versions live: in memory (``folder=None``, the default), as ``.kanir``
+        files in ``folder`` (the history so far is written there too; a folder that already
+        holds versions needs ``resume=True``), or nowhere (``enabled=False``, which also drops
+        the history). Returns self."""
+        old = self._versions
+        if (enabled and old.enabled and folder is not None and old.folder is not None
+                and Path(folder).resolve() == old.folder.resolve()):
+            return self  # already kept there
+        if not enabled:
+            self._versions = VersionStore(enabled=False)
+            return self
+        new = VersionStore(folder, resume=resume)
+        if resume and len(new):
+            new.record(self.module, lift, "resume")
+        else:
+            for info in (old.listing() if old.enabled else []):
+                snap = old.snapshot(info.label)
+                graph = lift(snap) if snap is not None else old.graph(info.label)
+                new.adopt(info, graph, snap if snap is not None else lower(graph))
+            if not len(new):
+                new.record(self.module, lift, "init")
+            new.current = old.current if old.current in new else new.latest().label
+        self._versions = new
+        return self
+
+    @property
+    def versions(self) -> VersionStore:
+        """This model's version store (``versions.table()`` prints the listing)."""
+        return self._versions
+
+    @property
+    def version(self) -> str | None:
+        """The label of the current state, e.g. '1.2' (None when versions are off)."""
+        return self._versions.current if self._versions.enabled else None
+
+    def list_versions(self) -> list[VersionInfo]:
+        """Every recorded version (label, op, loss, parent), ordered by round and step."""
+        return self._versions.listing()
+
+    def rewind(self, model_id):
+        """Restore version ``model_id`` (e.g. '0.1') and continue in a new round ('1.1');
+        returns self."""
+        label = "{}.{}".format(*parse_label(model_id))
+        info = self._versions.info(label)
+        snap = self._versions.snapshot(label)
+        module = snap if snap is not None else lower(self._versions.graph(label))
+        self.module = module.to(self.device)
+        self._scored = None
+        if self.cache_x is not None and self.cache_x.shape[1] != self.module.n_in:
+            self.cache_x = None
+        self._versions.record(self.module, lift, "rewind", info.loss, rewind_from=label,
+                              to=label)
+        return self

@@ -1,0 +1,108 @@
+"""Evaluate a KanGraph on data and keep what every layer computed (for the data-driven passes:
+attribution, pruning, auto_swap, perturb's non-intrusive mode).
+
+The graph is lowered in float64 whatever its own dtype, so statistics are not limited by
+float32 rounding; the graph itself is never modified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from kanir.backends.torch import BASE_FUNS, KANLayer, lower
+from kanir.bspline import dense_bases
+from kanir.errors import DataError
+from kanir.graph import KanGraph
+from kanir.library import LIBRARY
+
+from ._common import layer_spline_shape, node_knots
+
+
+@dataclass(frozen=True)
+class LayerActs:
+    """What one KAN layer computed on a batch, as float64 arrays.
+
+    ``input`` (batch, n_in): the values of node layer l; ``edge`` (batch, n_in, n_sub): every
+    edge's activation; ``subnodes`` (batch, n_sub): the sums into the subnodes (before their
+    affine); ``output`` (batch, n_out): the values of node layer l + 1.
+    """
+
+    input: np.ndarray
+    edge: np.ndarray
+    subnodes: np.ndarray
+    output: np.ndarray
+
+
+def as_samples(x, graph: KanGraph, name: str = "x") -> torch.Tensor:
+    """Data as a float64 CPU tensor of shape (batch, n_inputs); DataError when it is not."""
+    n_in = graph.n_nodes(0)
+    if isinstance(x, torch.Tensor):
+        x = x.detach().to("cpu", torch.float64)
+    else:
+        try:
+            x = torch.as_tensor(np.asarray(x, dtype=np.float64))
+        except (TypeError, ValueError) as e:
+            raise DataError(f"{name} cannot be converted to a float array: {e}") from None
+    if x.dim() != 2 or x.shape[1] != n_in:
+        raise DataError(f"{name} must have shape (batch, {n_in}) for inputs {graph.input_names}, "
+                        f"got {tuple(x.shape)}")
+    if x.shape[0] < 2:
+        raise DataError(f"{name} needs at least 2 samples to measure activation spreads, "
+                        f"got {x.shape[0]}")
+    if not bool(torch.isfinite(x).all()):
+        raise DataError(f"{name} contains NaN or inf")
+    return x
+
+
+def evaluate(graph: KanGraph, x) -> list[LayerActs]:
+    """Run ``graph`` on samples ``x`` and return every layer's activations."""
+    xt = as_samples(x, graph)
+    g = graph
+    if graph.meta.get("dtype") != "float64":
+        g = graph.copy()
+        g.meta["dtype"] = "float64"
+    module = lower(g)
+    out = []
+    with torch.no_grad():
+        h = xt
+        for layer in module.layers:
+            edge = edge_activations(layer, h)
+            sub = edge.sum(dim=1)
+            nxt = layer.combine(sub)
+            out.append(LayerActs(h.numpy(), edge.numpy(), sub.numpy(), nxt.numpy()))
+            h = nxt
+    return out
+
+
+def edge_activations(layer: KANLayer, x: torch.Tensor) -> torch.Tensor:
+    """Every edge's value, shape (batch, n_in, n_sub): spline branch plus symbolic branch.
+
+    Computed here from the layer's parameters (rather than its ``keep_acts`` record) so the
+    statistics do not depend on how the forward pass groups edges.
+    """
+    B = dense_bases(x, layer.grid, layer.k)
+    m = layer.mask_sp
+    w_base = layer.scale_base * m
+    c3 = layer.coef * (layer.scale_sp * m).unsqueeze(-1)
+    out = BASE_FUNS[layer.base_fun](x).unsqueeze(-1) * w_base + torch.einsum("big,iog->bio", B, c3)
+    on = layer.mask_sym != 0
+    for i, j in zip(*torch.nonzero(on, as_tuple=True)):
+        i, j = int(i), int(j)
+        a, b, c, d = (layer.sym_affine[i, j, q] for q in range(4))
+        fn = LIBRARY[layer.sym_funs[i][j]]
+        out[:, i, j] = out[:, i, j] + c * fn.torch(a * x[:, i] + b) + d
+    return out
+
+
+def default_samples(graph: KanGraph, n: int = 512, seed: int = 0) -> np.ndarray:
+    """Uniform samples over each input's spline range (the graph's grid_range when it has none)."""
+    rng = np.random.default_rng(seed)
+    _, k, _ = layer_spline_shape(graph, 0)
+    cols = []
+    for i in range(graph.n_nodes(0)):
+        t = node_knots(graph, 0, i)
+        cols.append(rng.uniform(t[k], t[len(t) - k - 1], size=n))
+    return np.stack(cols, axis=1)

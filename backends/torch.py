@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from kanir.activation import Activation, SplinePart, SymbolicPart
-from kanir.bspline import dense_bases, uniform_grid
+from kanir.bspline import dense_bases, spline_contract, uniform_grid
 from kanir.errors import GraphError
 from kanir.graph import KanGraph, N, S
 from kanir.library import LIBRARY
@@ -141,10 +141,10 @@ class KANLayer(nn.Module):
 
     def _spline(self, x: torch.Tensor) -> torch.Tensor:
         base = BASE_FUNS[self.base_fun](x)
-        B = dense_bases(x, self.grid, self.k)
         w_base, c = self.spline_weights()
-        y = base @ w_base + B.reshape(x.shape[0], -1) @ c
+        y = base @ w_base + spline_contract(x, self.grid, c, self.k)
         if self.keep_acts:
+            B = dense_bases(x, self.grid, self.k)
             c3 = self.coef * (self.scale_sp * self.mask_sp).unsqueeze(-1)
             self.acts["spline"] = base.unsqueeze(-1) * w_base + torch.einsum("big,iog->bio", B, c3)
         return y
@@ -162,7 +162,7 @@ class KANLayer(nn.Module):
             v = fz * p[:, 2] + p[:, 3]
             y = y.index_add(1, jj, v)
             if self.keep_acts:
-                per_edge = per_edge.index_put((slice(None), ii, jj), v)
+                per_edge[:, ii, jj] = v
         if self.keep_acts:
             self.acts["symbolic"] = per_edge
         return y

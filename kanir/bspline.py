@@ -37,44 +37,113 @@ def _pad_knots(grid: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat([grid[:, :1] - h0 * steps.flip(0), grid, grid[:, -1:] + h1 * steps], dim=1)
 
 
+def _deboor(x: torch.Tensor, span: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
+    """de Boor's triangle: values (..., k+1) of bases span-k..span at x (span given, not searched)."""
+    padded = _pad_knots(grid, k)  # knot t_m sits at padded index m + k
+    offs = torch.arange(-k + 1, k + 1, device=x.device)
+    gidx = span.unsqueeze(-1) + (k + offs)  # knots t_{span-k+1} .. t_{span+k}
+    knots = torch.gather(padded.unsqueeze(0).expand(x.shape[0], -1, -1), 2, gidx)
+    xs = x.unsqueeze(-1)
+    left = xs - knots[..., :k].flip(-1)  # left[..., j-1] = x - t_{span+1-j}
+    right = knots[..., k:] - xs  # right[..., j-1] = t_{span+j} - x
+    N = [torch.ones_like(x)]
+    for j in range(1, k + 1):
+        new, saved = [], None
+        for r in range(j):
+            temp = N[r] / (right[..., r] + left[..., j - r - 1])
+            term = right[..., r] * temp
+            new.append(term if saved is None else saved + term)
+            saved = left[..., j - r - 1] * temp
+        new.append(saved)
+        N = new
+    return torch.stack(N, dim=-1)
+
+
+def _span_table(grid: torch.Tensor, k: int):
+    """Per knot interval, the k+1 local bases as polynomials in v = (x - t_s) / (t_{s+1} - t_s).
+
+    Returns (coef (n_in*S, k+1, k+1) [basis r, power p], t_s (n_in*S,), 1/h (n_in*S,), cardinal)
+    with S = M-1, where cardinal is (coef (k+1, k+1), t_0 (n_in,), 1/h (n_in,)) for uniform knots.
+    Cached on the grid tensor and rebuilt when the grid changes (tensor version counter).
+    """
+    key = (k, grid._version, grid.dtype, grid.device)
+    cached = getattr(grid, "_kanir_span_table", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    with torch.no_grad():
+        g = grid.detach().to(torch.float64)
+        n_in, M = g.shape
+        S = M - 1
+        t0, h = g[:, :-1], g[:, 1:] - g[:, :-1]
+        q = torch.arange(k + 1, dtype=torch.float64, device=g.device)
+        v = 0.5 - 0.5 * torch.cos(torch.pi * (2 * q + 1) / (2 * k + 2))  # Chebyshev nodes in (0,1)
+        xs = (t0.unsqueeze(-1) + h.unsqueeze(-1) * v).reshape(n_in, S * (k + 1))  # (in, S*(k+1))
+        span = torch.arange(S, device=g.device).repeat_interleave(k + 1).expand(n_in, -1)
+        vals = _deboor(xs.T.contiguous(), span.T.contiguous(), g, k)  # (S*(k+1), in, k+1)
+        vals = vals.reshape(S, k + 1, n_in, k + 1).permute(2, 0, 1, 3)  # (in, S, point q, basis r)
+        vander = v.unsqueeze(-1) ** q  # (q, p)
+        coef = torch.linalg.solve(vander, vals)  # (in, S, p, r)
+        table = (coef.transpose(-1, -2).reshape(n_in * S, k + 1, k + 1).to(grid.dtype),
+                 t0.reshape(-1).to(grid.dtype), (1 / h).reshape(-1).to(grid.dtype))
+        # Uniform knots (same spacing everywhere in a row): every interval carries the same
+        # cardinal pieces, so evaluation needs no search and no gather.
+        uniform = g.device.type != "meta" and (
+            S == 1 or bool((h - h[:, :1]).abs().max() <= 1e-12 * h.abs().max()))
+        if uniform:  # coef[0, 0] is (power p, basis r), the pieces shared by every interval
+            table = table + ((coef[0, 0].to(grid.dtype), g[:, 0].to(grid.dtype),
+                              (1 / h[:, 0]).to(grid.dtype)),)
+        else:
+            table = table + (None,)
+    grid._kanir_span_table = (key, table)
+    return table
+
+
+def _search(x: torch.Tensor, grid: torch.Tensor):
+    """Knot interval of each x (clamped to 0..M-2) and whether x lies in [t_0, t_{M-1})."""
+    M = grid.shape[1]
+    xt = x.detach().transpose(0, 1).contiguous()
+    span = torch.searchsorted(grid.contiguous(), xt, right=True).transpose(0, 1) - 1
+    inside = ((span >= 0) & (span <= M - 2)).to(x.dtype)
+    return span.clamp(0, M - 2), inside
+
+
 def local_bases(x: torch.Tensor, grid: torch.Tensor, k: int):
     """The k+1 possibly non-zero bases at each x.
 
     x: (batch, n_in); grid: (n_in, M) with M = G + 2k + 1.
-    Returns (first, vals): first (batch, n_in) is the index of the first basis (may be < 0 or
-    point past the last basis: such entries are zeroed in ``vals``), vals (batch, n_in, k+1).
+    Returns (first, vals): first (batch, n_in) is the index of the first basis, vals
+    (batch, n_in, k+1) the values of bases first..first+k. Indices may fall outside 0..G+k-1 near
+    the ends (``dense_bases`` drops those); points outside [t_0, t_{M-1}) get all-zero values.
+    Values come from per-interval polynomial tables (Horner's rule), differentiable to any order.
     """
     M = grid.shape[1]
-    n_basis = M - k - 1
-    xt = x.detach().transpose(0, 1).contiguous()
-    span = torch.searchsorted(grid.contiguous(), xt, right=True).transpose(0, 1) - 1  # (batch, n_in)
-    inside = (span >= 0) & (span <= M - 2)
-    span = span.clamp(0, M - 2)
-    padded = _pad_knots(grid, k)  # knot t_m sits at padded index m + k
-    offs = torch.arange(-k + 1, k + 1, device=x.device)  # knots t_{span-k+1} .. t_{span+k}
-    gidx = (span.unsqueeze(-1) + k + offs)  # (batch, n_in, 2k)
-    knots = torch.gather(padded.unsqueeze(0).expand(x.shape[0], -1, -1), 2, gidx)
-    # knots[..., k-1+r] = t_{span+r} for r in -k+1..k
-    # de Boor's triangle: left[j] = x - t_{span+1-j}, right[j] = t_{span+j} - x
-    left = [None] + [x - knots[..., k - j] for j in range(1, k + 1)]
-    right = [None] + [knots[..., k - 1 + j] - x for j in range(1, k + 1)]
-    N = [torch.ones_like(x)]
-    for j in range(1, k + 1):
-        saved = torch.zeros_like(x)
-        new = []
-        for r in range(j):
-            denom = right[r + 1] + left[j - r]
-            temp = N[r] / torch.where(denom == 0, torch.ones_like(denom), denom)
-            new.append(saved + right[r + 1] * temp)
-            saved = left[j - r] * temp
-        new.append(saved)
-        N = new
-    vals = torch.stack(N, dim=-1)  # basis index span - k + r
+    if k == 0:
+        span, inside = _search(x, grid)
+        return span, inside.unsqueeze(-1)
+    coef, t0, inv_h, cardinal = _span_table(grid, k)
+    if cardinal is not None:
+        c, g0, ih = cardinal
+        pos = (x - g0) * ih
+        span_f = torch.floor(pos.detach())
+        inside = ((span_f >= 0) & (span_f <= M - 2)).to(x.dtype)
+        span_f = span_f.clamp(0, M - 2)
+        span = span_f.long()
+        vs = (pos - span_f).unsqueeze(-1)
+        vals = c[k]
+        for p in range(k - 1, -1, -1):
+            vals = vals * vs + c[p]
+    else:
+        span, inside = _search(x, grid)
+        row = span + torch.arange(x.shape[1], device=x.device) * (M - 1)
+        A = coef[row]  # (batch, n_in, k+1 bases, k+1 powers)
+        vs = ((x - t0[row]) * inv_h[row]).unsqueeze(-1)
+        vals = A[..., k]
+        for p in range(k - 1, -1, -1):
+            vals = vals * vs + A[..., p]
     first = span - k
-    bidx = first.unsqueeze(-1) + torch.arange(k + 1, device=x.device)
-    ok = inside.unsqueeze(-1) & (bidx >= 0) & (bidx < n_basis)
-    vals = vals * ok.to(vals.dtype)
-    return first, vals
+    if k == 1:  # linear pieces: keep x in the graph so second derivatives are zeros, not errors
+        vals = vals + 0 * vs * vs
+    return first, vals * inside.unsqueeze(-1)
 
 
 def dense_bases(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
@@ -84,5 +153,51 @@ def dense_bases(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
     B, n_in = x.shape
     out = torch.zeros(B, n_in, n_basis + 2 * k + 1, dtype=vals.dtype, device=x.device)
     pos = (first + k).unsqueeze(-1) + torch.arange(k + 1, device=x.device)
-    out = out.scatter(2, pos, vals)
+    out.scatter_(2, pos, vals)
     return out[:, :, k : k + n_basis]
+
+
+def dense_bases_deriv(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
+    """d/dx of every basis, (batch, n_in, G+k), from the order k-1 bases on the same knots."""
+    lower = dense_bases(x, grid, k - 1)  # (batch, n_in, G+k+1)
+    P = grid.shape[1] - k - 1
+    w1 = k / (grid[:, k:k + P] - grid[:, :P])
+    w2 = k / (grid[:, k + 1:k + 1 + P] - grid[:, 1:1 + P])
+    d = lower[..., :P] * w1 - lower[..., 1:P + 1] * w2
+    if k == 1:  # piecewise-constant derivative: keep it connected to x for higher-order autograd
+        d = d + 0 * x.unsqueeze(-1)
+    return d
+
+
+class _SplineContract(torch.autograd.Function):
+    """y = bases(x) @ C without keeping the (batch, in*(G+k)) basis matrix for backward.
+
+    The backward pass recomputes the bases from x with differentiable operations, so gradients of
+    any order still flow (Hessians of a KAN work), while training memory stays O(batch * in).
+    """
+
+    @staticmethod
+    def forward(ctx, x, grid, cmat, k):
+        with torch.no_grad():
+            B = dense_bases(x, grid, k).reshape(x.shape[0], -1)
+            y = B @ cmat
+        ctx.save_for_backward(x, grid, cmat)
+        ctx.k = k
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, grid, cmat = ctx.saved_tensors
+        k = ctx.k
+        gx = gc = None
+        if ctx.needs_input_grad[2]:
+            gc = dense_bases(x, grid, k).reshape(x.shape[0], -1).T @ gy
+        if ctx.needs_input_grad[0]:
+            inner = (gy @ cmat.T).reshape(x.shape[0], x.shape[1], -1)
+            gx = (dense_bases_deriv(x, grid, k) * inner).sum(-1)
+        return gx, None, gc, None
+
+
+def spline_contract(x: torch.Tensor, grid: torch.Tensor, cmat: torch.Tensor, k: int) -> torch.Tensor:
+    """bases(x) flattened to (batch, in*(G+k)) times cmat (in*(G+k), out), memory-lean."""
+    return _SplineContract.apply(x, grid, cmat, k)

@@ -1,9 +1,11 @@
 """``kanir.KAN``: the pykan-style facade. Thin: it delegates to the IR, the backends and passes.
 
-One rule for state: every method that changes the model (``fit``, ``refine``, ``prune``,
+One rule for state: every method that changes the model (``refine``, ``prune``,
 ``fix_symbolic``, ``expand_*`` ...) changes *this* model and returns it, so both
-``model.prune()`` and ``model = model.prune()`` work. ``model.copy()`` gives an independent
-copy; the graph passes underneath never mutate their input.
+``model.prune()`` and ``model = model.prune()`` work. Two methods return data instead and still
+change the model in place: ``fit`` (the training history) and ``augment_input`` (the extended
+dataset). ``model.copy()`` gives an independent copy; the graph passes underneath never mutate
+their input.
 """
 
 from __future__ import annotations
@@ -35,13 +37,15 @@ class KAN(PassMethods, SymbolicMethods, nn.Module):
 
     ``width`` as pykan writes it (``[2, [0, 1], 1]`` puts one mult node in the hidden layer);
     ``mult_arity`` an int or per-layer lists; ``dtype`` torch.float32 (default) or float64;
-    ``device`` defaults to CUDA when present, else CPU.
+    ``device`` defaults to CUDA when present, else CPU. ``versions``: True keeps every state
+    change as a version in memory (``rewind``), a folder path writes them there as .kanir files,
+    False turns them off.
     """
 
     def __init__(self, width=None, grid: int = 3, k: int = 3, mult_arity=2, seed: int = 1,
                  base_fun: str = "silu", noise_scale: float = 0.3, grid_range=(-1, 1),
                  sparse_init: bool = False, input_names=None, output_names=None, device=None,
-                 dtype=torch.float32, *, _module: KANModule | None = None):
+                 dtype=torch.float32, versions=True, *, _module: KANModule | None = None):
         super().__init__()
         if _module is None:
             if width is None:
@@ -50,7 +54,7 @@ class KAN(PassMethods, SymbolicMethods, nn.Module):
                                   grid_range, sparse_init, input_names, output_names, dtype)
         self.module = _module.to(device or _default_device())
         self.register_buffer("cache_x", None, persistent=False)
-        self._init_extensions()
+        self._init_extensions(versions)
 
     # ------------------------------------------------------------------ IR bridge
     @property
@@ -59,9 +63,9 @@ class KAN(PassMethods, SymbolicMethods, nn.Module):
         return lift(self.module)
 
     @classmethod
-    def from_graph(cls, graph: KanGraph, device=None) -> KAN:
+    def from_graph(cls, graph: KanGraph, device=None, versions=True) -> KAN:
         """A KAN whose module is the lowering of ``graph``."""
-        return cls(_module=lower(graph), device=device)
+        return cls(_module=lower(graph), device=device, versions=versions)
 
     def set_graph(self, graph: KanGraph) -> KAN:
         """Replace this model's function by ``graph`` (same device); returns self."""

@@ -23,11 +23,16 @@ def cox_de_boor(x: np.ndarray, t: np.ndarray, k: int) -> np.ndarray:
     return B
 
 
+@pytest.mark.parametrize("uniform", [False, True])
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 6])
 @pytest.mark.parametrize("G", [1, 3, 10])
-def test_matches_cox_de_boor_on_random_knots(k, G):
+def test_matches_cox_de_boor(k, G, uniform):
+    """Random knots take the tabulated path, uniform knots the cardinal (search-free) path."""
     gen = torch.Generator().manual_seed(k * 100 + G)
-    grid = torch.sort(torch.rand(2, G + 2 * k + 1, generator=gen, dtype=torch.float64) * 4 - 2).values
+    if uniform:
+        grid = torch.cat([uniform_grid(G, k, -1, 1), uniform_grid(G, k, 0.5, 2.5)])
+    else:
+        grid = torch.sort(torch.rand(2, G + 2 * k + 1, generator=gen, dtype=torch.float64) * 4 - 2).values
     x = torch.rand(300, 2, generator=gen, dtype=torch.float64) * 6 - 3
     B = dense_bases(x, grid, k)
     assert B.shape == (300, 2, G + k)
@@ -54,6 +59,28 @@ def test_zero_outside_extended_grid_and_only_k_plus_1_nonzero():
     assert int((B[2] > 0).sum()) == 4
     first, vals = local_bases(x, grid, 3)
     assert vals.shape == (3, 1, 4)
+
+
+def test_spline_contract_gradients_match_autograd_to_third_order():
+    from kanir.bspline import spline_contract
+
+    gen = torch.Generator().manual_seed(0)
+    for k in (1, 2, 3):
+        grid = torch.sort(torch.rand(3, 5 + 2 * k + 1, generator=gen, dtype=torch.float64) * 4 - 2).values
+        x = (torch.rand(40, 3, generator=gen, dtype=torch.float64) * 3 - 1.5).requires_grad_()
+        C = torch.randn(3 * (5 + k), 2, generator=gen, dtype=torch.float64, requires_grad=True)
+        y_ref = dense_bases(x, grid, k).reshape(40, -1) @ C
+        y = spline_contract(x, grid, C, k)
+        assert torch.allclose(y, y_ref)
+        g_ref, gc_ref = torch.autograd.grad(y_ref.sum(), (x, C), create_graph=True)
+        g, gc = torch.autograd.grad(y.sum(), (x, C), create_graph=True)
+        assert torch.allclose(g, g_ref, atol=1e-10) and torch.allclose(gc, gc_ref)
+        h_ref = torch.autograd.grad(g_ref.sum(), x, create_graph=True)[0]
+        h = torch.autograd.grad(g.sum(), x, create_graph=True)[0]
+        assert torch.allclose(h, h_ref, atol=1e-9)
+        if k == 3:
+            t_ref = torch.autograd.grad(h_ref.sum(), x)[0]
+            assert torch.allclose(torch.autograd.grad(h.sum(), x)[0], t_ref, atol=1e-8)
 
 
 def test_derivatives_flow_through_bases():

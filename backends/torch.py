@@ -120,8 +120,7 @@ class KANLayer(nn.Module):
                 if on[i, j]:
                     name = LIBRARY.canonical_name(self.sym_funs[i][j])
                     self.sym_funs[i][j] = name
-                    if name != "0":
-                        rows.setdefault(name, []).append((i, j))
+                    rows.setdefault(name, []).append((i, j))  # "0" still adds its constant d
         segs, flat, pos = [], [], 0
         for name in sorted(rows):
             flat += rows[name]

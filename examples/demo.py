@@ -46,6 +46,7 @@ def symbolic_step(model: kanir.KAN) -> None:
 
 
 def main() -> None:
+    torch.set_num_threads(1)  # small models: one thread avoids contention on shared machines
     print(f"kanir {kanir.__version__} on torch {torch.__version__}")
     try:
         compile_step()

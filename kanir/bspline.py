@@ -66,10 +66,13 @@ def _span_table(grid: torch.Tensor, k: int):
     with S = M-1, where cardinal is (coef (k+1, k+1), t_0 (n_in,), 1/h (n_in,)) for uniform knots.
     Cached on the grid tensor and rebuilt when the grid changes (tensor version counter).
     """
-    key = (k, grid._version, grid.dtype, grid.device)
-    cached = getattr(grid, "_kanir_span_table", None)
-    if cached is not None and cached[0] == key:
-        return cached[1]
+    key = (grid.data_ptr(), grid._version, grid.dtype, grid.device)  # copies never share
+    cache = getattr(grid, "_kanir_span_tables", None)
+    if cache is None:
+        cache = grid._kanir_span_tables = {}
+    hit = cache.get(k)
+    if hit is not None and hit[0] == key:
+        return hit[1]
     with torch.no_grad():
         g = grid.detach().to(torch.float64)
         n_in, M = g.shape
@@ -94,7 +97,7 @@ def _span_table(grid: torch.Tensor, k: int):
                               (1 / h[:, 0]).to(grid.dtype)),)
         else:
             table = table + (None,)
-    grid._kanir_span_table = (key, table)
+    cache[k] = (key, table)
     return table
 
 

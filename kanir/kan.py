@@ -180,6 +180,12 @@ class KAN(PassMethods, SymbolicMethods, nn.Module):
         kw.setdefault("variables", self.input_names)
         return _tree(self, x, **kw)
 
+    def plot(self, path=None, **kw):
+        """The model as a graphviz diagram (kanir.to_dot); written to ``path`` when given."""
+        from kanir.backends.graphviz import plot as _plot
+
+        return _plot(self, path, **kw)
+
     # ------------------------------------------------------------------ files
     def save(self, path) -> None:
         """Save to a .kanir file (atomic; no pickle)."""

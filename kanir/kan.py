@@ -67,6 +67,13 @@ class KAN(PassMethods, SymbolicMethods, nn.Module):
         """A KAN whose module is the lowering of ``graph``."""
         return cls(_module=lower(graph), device=device, versions=versions)
 
+    @classmethod
+    def from_tree(cls, tree, grid: int = 5, k: int = 3, device=None, dtype="float64", **kw) -> KAN:
+        """Trick A: a KAN wired after a function tree (kanir.tree), see passes.structure."""
+        from kanir.passes.structure import graph_from_tree
+
+        return cls.from_graph(graph_from_tree(tree, grid=grid, k=k, dtype=dtype, **kw), device=device)
+
     def set_graph(self, graph: KanGraph) -> KAN:
         """Replace this model's function by ``graph`` (same device); returns self."""
         dev = self.device

@@ -91,7 +91,8 @@ def _span_table(grid: torch.Tensor, k: int):
         # Uniform knots (same spacing everywhere in a row): every interval carries the same
         # cardinal pieces, so evaluation needs no search and no gather.
         uniform = g.device.type != "meta" and (
-            S == 1 or bool((h - h[:, :1]).abs().max() <= 1e-12 * h.abs().max()))
+            S == 1 or bool((h - h[:, :1]).abs().max()
+                           <= 64 * torch.finfo(grid.dtype).eps * h.abs().max()))
         if uniform:  # coef[0, 0] is (power p, basis r), the pieces shared by every interval
             table = table + ((coef[0, 0].to(grid.dtype), g[:, 0].to(grid.dtype),
                               (1 / h[:, 0]).to(grid.dtype)),)
@@ -110,19 +111,21 @@ def _search(x: torch.Tensor, grid: torch.Tensor):
     return span.clamp(0, M - 2), inside
 
 
-def local_bases(x: torch.Tensor, grid: torch.Tensor, k: int):
-    """The k+1 possibly non-zero bases at each x.
+def local_bases(x: torch.Tensor, grid: torch.Tensor, k: int, deriv: bool = False):
+    """The k+1 possibly non-zero bases at each x (and, with ``deriv``, their x-derivatives).
 
     x: (batch, n_in); grid: (n_in, M) with M = G + 2k + 1.
-    Returns (first, vals): first (batch, n_in) is the index of the first basis, vals
-    (batch, n_in, k+1) the values of bases first..first+k. Indices may fall outside 0..G+k-1 near
-    the ends (``dense_bases`` drops those); points outside [t_0, t_{M-1}) get all-zero values.
-    Values come from per-interval polynomial tables (Horner's rule), differentiable to any order.
+    Returns (first, vals) or (first, vals, dvals): first (batch, n_in) is the index of the first
+    basis, vals/dvals (batch, n_in, k+1) values/derivatives of bases first..first+k. Indices may
+    fall outside 0..G+k-1 near the ends (``dense_bases`` drops those); points outside
+    [t_0, t_{M-1}) get zeros. Values come from per-interval polynomial tables (Horner's rule),
+    differentiable to any order.
     """
     M = grid.shape[1]
     if k == 0:
         span, inside = _search(x, grid)
-        return span, inside.unsqueeze(-1)
+        vals = inside.unsqueeze(-1)
+        return (span, vals, torch.zeros_like(vals)) if deriv else (span, vals)
     coef, t0, inv_h, cardinal = _span_table(grid, k)
     if cardinal is not None:
         c, g0, ih = cardinal
@@ -132,32 +135,50 @@ def local_bases(x: torch.Tensor, grid: torch.Tensor, k: int):
         span_f = span_f.clamp(0, M - 2)
         span = span_f.long()
         vs = (pos - span_f).unsqueeze(-1)
-        vals = c[k]
-        for p in range(k - 1, -1, -1):
-            vals = vals * vs + c[p]
+        piece = c.__getitem__  # power p -> (k+1,) coefficients shared by every interval
+        scale = ih.unsqueeze(-1)
     else:
         span, inside = _search(x, grid)
         row = span + torch.arange(x.shape[1], device=x.device) * (M - 1)
         A = coef[row]  # (batch, n_in, k+1 bases, k+1 powers)
         vs = ((x - t0[row]) * inv_h[row]).unsqueeze(-1)
-        vals = A[..., k]
-        for p in range(k - 1, -1, -1):
-            vals = vals * vs + A[..., p]
-    first = span - k
+        piece = lambda p: A[..., p]  # noqa: E731
+        scale = inv_h[row].unsqueeze(-1)
+    vals, dvals = piece(k), None
+    for p in range(k - 1, -1, -1):
+        if deriv:
+            dvals = vals if dvals is None else dvals * vs + vals
+        vals = vals * vs + piece(p)
     if k == 1:  # linear pieces: keep x in the graph so second derivatives are zeros, not errors
         vals = vals + 0 * vs * vs
-    return first, vals * inside.unsqueeze(-1)
+        if deriv:
+            dvals = dvals + 0 * vs
+    mask = inside.unsqueeze(-1)
+    first = span - k
+    if deriv:
+        return first, vals * mask, dvals * scale * mask
+    return first, vals * mask
+
+
+def _scatter_dense(first: torch.Tensor, vals: torch.Tensor, n_basis: int, k: int) -> torch.Tensor:
+    B, n_in = first.shape
+    out = torch.zeros(B, n_in, n_basis + 2 * k + 1, dtype=vals.dtype, device=vals.device)
+    pos = (first + k).unsqueeze(-1) + torch.arange(k + 1, device=vals.device)
+    out.scatter_(2, pos, vals)
+    return out[:, :, k : k + n_basis]
 
 
 def dense_bases(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
     """All G+k bases at x as a (batch, n_in, G+k) tensor (zeros outside the local window)."""
     first, vals = local_bases(x, grid, k)
+    return _scatter_dense(first, vals, grid.shape[1] - k - 1, k)
+
+
+def dense_bases_and_deriv(x: torch.Tensor, grid: torch.Tensor, k: int):
+    """Bases and their x-derivatives, both (batch, n_in, G+k), from one local evaluation."""
+    first, vals, dvals = local_bases(x, grid, k, deriv=True)
     n_basis = grid.shape[1] - k - 1
-    B, n_in = x.shape
-    out = torch.zeros(B, n_in, n_basis + 2 * k + 1, dtype=vals.dtype, device=x.device)
-    pos = (first + k).unsqueeze(-1) + torch.arange(k + 1, device=x.device)
-    out.scatter_(2, pos, vals)
-    return out[:, :, k : k + n_basis]
+    return _scatter_dense(first, vals, n_basis, k), _scatter_dense(first, dvals, n_basis, k)
 
 
 def dense_bases_deriv(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
@@ -193,11 +214,14 @@ class _SplineContract(torch.autograd.Function):
         x, grid, cmat = ctx.saved_tensors
         k = ctx.k
         gx = gc = None
-        if ctx.needs_input_grad[2]:
-            gc = dense_bases(x, grid, k).reshape(x.shape[0], -1).T @ gy
         if ctx.needs_input_grad[0]:
+            B, dB = dense_bases_and_deriv(x, grid, k)
             inner = (gy @ cmat.T).reshape(x.shape[0], x.shape[1], -1)
-            gx = (dense_bases_deriv(x, grid, k) * inner).sum(-1)
+            gx = (dB * inner).sum(-1)
+        else:
+            B = dense_bases(x, grid, k)
+        if ctx.needs_input_grad[2]:
+            gc = B.reshape(x.shape[0], -1).T @ gy
         return gx, None, gc, None
 
 

@@ -153,11 +153,12 @@ class KAN(PassMethods, SymbolicMethods, nn.Module):
         self._after_change("fit", loss=hist["train_loss"][-1] if hist["train_loss"] else None)
         return hist
 
-    def refine(self, new_grid: int, x: torch.Tensor | None = None, grid_eps: float = 0.02) -> KAN:
+    def refine(self, new_grid: int, x: torch.Tensor | None = None, grid_eps: float = 1.0) -> KAN:
         """Move every spline onto ``new_grid`` intervals keeping its function; returns self.
 
-        The least-squares projection uses ``x`` (default: the last training inputs, else uniform
-        samples over the input grid range).
+        The new knots are uniform over the data range by default (``grid_eps=1``), so a finer
+        grid nests the coarser one and the least-squares projection is exact; it uses ``x``
+        (default: the last training inputs, else uniform samples over the input grid range).
         """
         if not isinstance(new_grid, int) or new_grid < 1:
             raise KanirError(f"new_grid must be a positive integer, got {new_grid!r}")

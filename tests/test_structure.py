@@ -52,3 +52,17 @@ def test_trick_a_qvbm_structured_kan_fits_and_keeps_its_structure():
 def test_graph_from_tree_rejects_other_objects():
     with pytest.raises(PassError, match="needs a kanir FunctionTree, got str"):
         graph_from_tree("mul(q, v)")
+
+
+@pytest.mark.slow
+def test_trick_a_end_to_end_gives_back_qvb_over_m():
+    """Paper example: tree shows mul(q, v, B, m) -> structured KAN -> fit -> auto_symbolic."""
+    names = ["q", "v", "B", "m"]
+    t = kanir.tree(_qvbm, [(0.5, 2)] * 4, variables=names)
+    model = kanir.KAN.from_tree(t, device="cpu")
+    ds = kanir.create_dataset(_qvbm, n_var=4, ranges=[0.5, 2], seed=0, dtype=torch.float64)
+    model.fit(ds, opt="LBFGS", steps=30, progress=False)
+    model.auto_symbolic(lib=["x", "1/x", "x^2", "sqrt", "exp", "log", "sin"], verbose=0)
+    model.fit(ds, opt="LBFGS", steps=20, progress=False, update_grid=False)
+    q, v, B, m = sympy.symbols(names)
+    assert model.symbolic_formula() == [q * v * B / m]

@@ -12,7 +12,8 @@ from kanir import Activation, KanGraph, SplinePart, SymbolicPart, lift, lower
 from kanir.errors import GraphError
 from kanir.init import init_module
 
-FUNS = ["x", "x^2", "sin", "cos", "exp", "tanh", "gaussian", "abs", "x^3", "arctan"]
+FUNS = ["x", "x^2", "sin", "cos", "sigmoid", "tanh", "gaussian", "abs", "x^3", "arctan"]  # no exp: deep
+# random products of exp overflow legitimately
 
 
 @st.composite
@@ -61,7 +62,7 @@ def test_lower_lift_round_trip_is_lossless(g):
     x = x * 4 - 2
     y1 = m(x)
     y2 = lower(back)(x)
-    assert torch.equal(y1, y2)
+    torch.testing.assert_close(y1, y2, rtol=0, atol=0, equal_nan=True)
     assert torch.isfinite(y1).all()
 
 

@@ -42,7 +42,7 @@ class PassMethods:
         (see :meth:`track_versions`)."""
         self._versions = VersionStore()
         self._scored = None
-        self._versions.record(self.module, lift, "init")
+        self._versions.record(self.net, lift, "init")
         if versions is False:
             self.track_versions(enabled=False)
         elif versions is not True and versions is not None:
@@ -53,7 +53,7 @@ class PassMethods:
         scores and record a version."""
         self._scored = None
         loss = info.pop("loss", None)
-        self._versions.record(self.module, lift, op, loss, **info)
+        self._versions.record(self.net, lift, op, loss, **info)
 
     def _apply(self, graph, op: str, **info):
         self.set_graph(graph)
@@ -65,7 +65,7 @@ class PassMethods:
             x = self.cache_x
         if x is None:
             raise KanirError(f"{what} needs data: pass x (inputs, shape (batch, "
-                             f"{self.module.n_in})) or call fit first, which remembers the "
+                             f"{self.net.n_in})) or call fit first, which remembers the "
                              "training inputs")
         return x
 
@@ -93,13 +93,14 @@ class PassMethods:
                            mag=mag)
 
     # ------------------------------------------------------------------ structure from knowledge
-    def impose_module(self, start_layer: int, chain: str):
+    def module(self, start_layer: int, chain: str):
         """pykan's ``module(start_layer, chain)``: cut the module described by ``chain`` (e.g.
         ``"[0,1]->[0,1]->[0,1]->[0]"``) off from the rest; the cut edges stay zero through
-        training. Returns self. (Named ``impose_module`` because ``model.module`` is the
-        underlying torch module.)"""
+        training. Returns self. (The torch module itself is ``model.net``.)"""
         return self._apply(_mod.module(self.graph, start_layer, chain), "module",
                            start_layer=start_layer, chain=chain)
+
+    impose_module = module  # the name used before the torch module moved to ``model.net``
 
     def augment_input(self, original_variables, auxiliary_variables, dataset: dict) -> dict:
         """Add inputs defined by formulas of the original ones and return the dataset with
@@ -237,14 +238,14 @@ class PassMethods:
             return self
         new = VersionStore(folder, resume=resume)
         if resume and len(new):
-            new.record(self.module, lift, "resume")
+            new.record(self.net, lift, "resume")
         else:
             for info in (old.listing() if old.enabled else []):
                 snap = old.snapshot(info.label)
                 graph = lift(snap) if snap is not None else old.graph(info.label)
                 new.adopt(info, graph, snap if snap is not None else lower(graph))
             if not len(new):
-                new.record(self.module, lift, "init")
+                new.record(self.net, lift, "init")
             new.current = old.current if old.current in new else new.latest().label
         self._versions = new
         return self
@@ -270,10 +271,10 @@ class PassMethods:
         info = self._versions.info(label)
         snap = self._versions.snapshot(label)
         module = snap if snap is not None else lower(self._versions.graph(label))
-        self.module = module.to(self.device)
+        self.net = module.to(self.device)
         self._scored = None
-        if self.cache_x is not None and self.cache_x.shape[1] != self.module.n_in:
+        if self.cache_x is not None and self.cache_x.shape[1] != self.net.n_in:
             self.cache_x = None
-        self._versions.record(self.module, lift, "rewind", info.loss, rewind_from=label,
+        self._versions.record(self.net, lift, "rewind", info.loss, rewind_from=label,
                               to=label)
         return self

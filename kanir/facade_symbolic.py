@@ -41,7 +41,7 @@ class SymbolicMethods:
             x = self.cache_x
         if x is None:
             raise KanirError(f"{what} needs data: pass x (inputs, shape (batch, "
-                             f"{self.module.n_in})) or call fit first, which remembers the "
+                             f"{self.net.n_in})) or call fit first, which remembers the "
                              "training inputs")
         if isinstance(x, torch.Tensor):
             return x.detach().to("cpu", torch.float64)
@@ -183,8 +183,8 @@ class SymbolicMethods:
             return None
         xs = self._sym_x(x, "symbolic_formula")
         xs = torch.as_tensor(xs, dtype=torch.float64)
-        if xs.dim() != 2 or xs.shape[1] != self.module.n_in:
-            raise DataError(f"x must have shape (batch, {self.module.n_in}), got {tuple(xs.shape)}")
+        if xs.dim() != 2 or xs.shape[1] != self.net.n_in:
+            raise DataError(f"x must have shape (batch, {self.net.n_in}), got {tuple(xs.shape)}")
         labels = True
         if y is None and x is None:
             cy = getattr(self, "cache_y", None)
@@ -193,12 +193,12 @@ class SymbolicMethods:
         if y is None:
             labels = False
             with torch.no_grad():
-                y = self.module(xs.to(self.device, self.dtype))
+                y = self.net(xs.to(self.device, self.dtype))
         ys = torch.as_tensor(y).detach().to("cpu", torch.float64)
         if ys.dim() == 1:
             ys = ys[:, None]
-        if ys.shape != (xs.shape[0], self.module.n_out):
-            raise DataError(f"y must have shape ({xs.shape[0]}, {self.module.n_out}), got "
+        if ys.shape != (xs.shape[0], self.net.n_out):
+            raise DataError(f"y must have shape ({xs.shape[0]}, {self.net.n_out}), got "
                             f"{tuple(ys.shape)}")
         return xs, ys, labels
 

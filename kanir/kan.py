@@ -37,7 +37,8 @@ class KAN(PassMethods, SymbolicMethods, nn.Module):
 
     ``width`` as pykan writes it (``[2, [0, 1], 1]`` puts one mult node in the hidden layer);
     ``mult_arity`` an int or per-layer lists; ``dtype`` torch.float32 (default) or float64;
-    ``device`` defaults to CUDA when present, else CPU. ``versions``: True keeps every state
+    ``device`` defaults to CUDA when present, else CPU. The torch module is ``model.net``
+    (``model.module(start_layer, chain)`` is pykan's module constraint). ``versions``: True keeps every state
     change as a version in memory (``rewind``), a folder path writes them there as .kanir files,
     False turns them off.
     """
@@ -52,7 +53,7 @@ class KAN(PassMethods, SymbolicMethods, nn.Module):
                 raise KanirError("KAN needs a width, e.g. KAN(width=[2, 5, 1])")
             _module = init_module(list(width), mult_arity, grid, k, seed, noise_scale, base_fun,
                                   grid_range, sparse_init, input_names, output_names, dtype)
-        self.module = _module.to(device or _default_device())
+        self.net = _module.to(device or _default_device())
         self.register_buffer("cache_x", None, persistent=False)
         self._init_extensions(versions)
 
@@ -60,7 +61,7 @@ class KAN(PassMethods, SymbolicMethods, nn.Module):
     @property
     def graph(self) -> KanGraph:
         """The model as a layered KanGraph (a fresh lift each time)."""
-        return lift(self.module)
+        return lift(self.net)
 
     @classmethod
     def from_graph(cls, graph: KanGraph, device=None, versions=True) -> KAN:
@@ -77,25 +78,25 @@ class KAN(PassMethods, SymbolicMethods, nn.Module):
     def set_graph(self, graph: KanGraph) -> KAN:
         """Replace this model's function by ``graph`` (same device); returns self."""
         dev = self.device
-        self.module = lower(graph).to(dev)
+        self.net = lower(graph).to(dev)
         return self
 
     # ------------------------------------------------------------------ properties
     @property
     def device(self) -> torch.device:
-        return self.module.device
+        return self.net.device
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.module.dtype
+        return self.net.dtype
 
     @property
     def input_names(self) -> list[str]:
-        return list(self.module.meta["input_names"])
+        return list(self.net.meta["input_names"])
 
     @property
     def output_names(self) -> list[str]:
-        return list(self.module.meta["output_names"])
+        return list(self.net.meta["output_names"])
 
     @property
     def width(self) -> list:
@@ -103,36 +104,36 @@ class KAN(PassMethods, SymbolicMethods, nn.Module):
 
     @property
     def depth(self) -> int:
-        return len(self.module.layers)
+        return len(self.net.layers)
 
     @property
     def grid(self) -> int:
-        return self.module.layers[0].G
+        return self.net.layers[0].G
 
     @property
     def k(self) -> int:
-        return self.module.layers[0].k
+        return self.net.layers[0].k
 
     def extra_repr(self) -> str:
-        return lift(self.module).summary()
+        return lift(self.net).summary()
 
     # ------------------------------------------------------------------ evaluation
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
             raise DataError(f"KAN input must be a torch tensor, got {type(x).__name__}")
-        if x.dim() != 2 or x.shape[1] != self.module.n_in:
-            raise DataError(f"KAN input must have shape (batch, {self.module.n_in}) for inputs "
+        if x.dim() != 2 or x.shape[1] != self.net.n_in:
+            raise DataError(f"KAN input must have shape (batch, {self.net.n_in}) for inputs "
                             f"{self.input_names}, got {tuple(x.shape)}")
         if x.device != self.device:
             raise DataError(f"input is on {x.device} but the model is on {self.device}; "
                             f"move it with x.to(model.device)")
         if x.dtype != self.dtype:
             x = x.to(self.dtype)
-        return self.module(x)
+        return self.net(x)
 
     def speed(self, fast: bool = True) -> KAN:
         """pykan's switch: keep per-edge activations off (fast) or on; returns self."""
-        self.module.set_keep_acts(not fast)
+        self.net.set_keep_acts(not fast)
         return self
 
     # ------------------------------------------------------------------ training
@@ -144,12 +145,12 @@ class KAN(PassMethods, SymbolicMethods, nn.Module):
             metrics=(), singularity_avoiding: bool = False, y_th: float = 1000.0,
             grid_eps: float = 0.02, progress: bool = True, seed: int = 0) -> dict:
         """Train in place with pykan's semantics; returns the history (see kanir.training.fit)."""
-        hist = _fit(self.module, dataset, opt, steps, log, lamb, lamb_l1, lamb_entropy, lamb_coef,
+        hist = _fit(self.net, dataset, opt, steps, log, lamb, lamb_l1, lamb_entropy, lamb_coef,
                     lamb_coefdiff, update_grid, grid_update_num, loss_fn, lr,
                     start_grid_update_step, stop_grid_update_step, batch, metrics,
                     singularity_avoiding, y_th, grid_eps, progress, seed)
         self.cache_x = as_tensor(dataset["train_input"], "dataset['train_input']", self.dtype,
-                                 self.device, self.module.n_in)
+                                 self.device, self.net.n_in)
         self._after_change("fit", loss=hist["train_loss"][-1] if hist["train_loss"] else None)
         return hist
 
@@ -164,14 +165,14 @@ class KAN(PassMethods, SymbolicMethods, nn.Module):
             raise KanirError(f"new_grid must be a positive integer, got {new_grid!r}")
         if x is None:
             x = self.cache_x if self.cache_x is not None else self._uniform_samples(1000)
-        x = as_tensor(x, "x", self.dtype, self.device, self.module.n_in)
-        self.module = _refine(self.module, new_grid, x, grid_eps)
+        x = as_tensor(x, "x", self.dtype, self.device, self.net.n_in)
+        self.net = _refine(self.net, new_grid, x, grid_eps)
         self._after_change("refine")
         return self
 
     def _uniform_samples(self, n: int) -> torch.Tensor:
-        g = self.module.layers[0].grid
-        k = self.module.layers[0].k
+        g = self.net.layers[0].grid
+        k = self.net.layers[0].k
         lo, hi = g[:, k], g[:, -k - 1]
         u = torch.rand(n, g.shape[0], generator=torch.Generator().manual_seed(0),
                        dtype=torch.float64).to(g.device, g.dtype)
@@ -211,7 +212,7 @@ class KAN(PassMethods, SymbolicMethods, nn.Module):
     def to_dtype(self, dtype) -> KAN:
         """Convert parameters to ``dtype`` (torch.float32/float64, or their names); returns self."""
         dt = torch_dtype(dtype) if isinstance(dtype, str) else dtype
-        self.module.to(dt)
+        self.net.to(dt)
         return self
 
 

@@ -13,6 +13,10 @@ import sympy
 from formula_strategies import formulas, garbage
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from sympy.parsing.sympy_parser import convert_xor, rationalize, standard_transformations
+from sympy.printing.str import StrPrinter
+
+from kanir.errors import FormulaError, KanirError
 from kanir.grammar.formula import (
     Formula,
     FormulaNameError,
@@ -20,10 +24,6 @@ from kanir.grammar.formula import (
     parse_expr,
     parse_formula,
 )
-from sympy.parsing.sympy_parser import convert_xor, rationalize, standard_transformations
-from sympy.printing.str import StrPrinter
-
-from kanir.errors import FormulaError, KanirError
 
 S = sympy.Symbol
 x, y, z, a, b, c, v, m0 = (S(n) for n in ("x", "y", "z", "a", "b", "c", "v", "m0"))

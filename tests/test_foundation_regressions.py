@@ -13,9 +13,9 @@ from kanir.grids import update_grid
 
 def test_every_tensor_is_a_parameter_or_buffer():
     m = kanir.KAN([3, [2, 1], 1], device="cpu")
-    m.module.layers[0].refresh_symbolic()
+    m.net.layers[0].refresh_symbolic()
     tensors = {id(t) for t in list(m.parameters()) + list(m.buffers())}
-    for layer in m.module.layers:
+    for layer in m.net.layers:
         for name, val in vars(layer).items():
             assert not isinstance(val, torch.Tensor) or id(val) in tensors, name
 
@@ -23,10 +23,10 @@ def test_every_tensor_is_a_parameter_or_buffer():
 def test_model_to_meta_device_moves_everything():
     """Nothing stays behind on the CPU when the model moves (the 'meta' device stands in for CUDA)."""
     m = kanir.KAN([2, [1, 1], 1], device="cpu")
-    m.module.to("meta")
-    for t in list(m.module.parameters()) + list(m.module.buffers()):
+    m.net.to("meta")
+    for t in list(m.net.parameters()) + list(m.net.buffers()):
         assert t.device.type == "meta"
-    y = m.module(torch.zeros(4, 2, device="meta"))
+    y = m.net(torch.zeros(4, 2, device="meta"))
     assert y.device.type == "meta" and y.shape == (4, 1)
 
 
@@ -43,8 +43,8 @@ def test_constant_input_column_and_rank_deficient_grid_update_stay_finite():
     x = torch.rand(50, 3)
     x[:, 1] = 0.7  # constant column
     x[:, 2] = torch.round(x[:, 2])  # two distinct values only: rank deficient
-    update_grid(m.module, x)
-    for layer in m.module.layers:
+    update_grid(m.net, x)
+    for layer in m.net.layers:
         assert torch.isfinite(layer.grid).all() and torch.isfinite(layer.coef).all()
         assert (torch.diff(layer.grid, dim=1) > 0).all()
     m.refine(20, x=x)
@@ -92,7 +92,7 @@ def test_deepcopy_is_independent():
     x = torch.rand(8, 2)
     assert torch.equal(m(x), c(x))
     with torch.no_grad():
-        c.module.layers[0].coef.add_(1.0)
+        c.net.layers[0].coef.add_(1.0)
     assert not torch.equal(m(x), c(x))
 
 

@@ -107,7 +107,7 @@ def test_render_svg_and_png(tmp_path):
 def test_plot_accepts_models_modules_and_graphs(tmp_path):
     g = kanir.compile("x + y")
     model = kanir.KAN.from_graph(g, device="cpu")
-    for obj in (g, model, model.module):
+    for obj in (g, model, model.net):
         assert isinstance(plot(obj), graphviz.Digraph)
     plot(model, tmp_path / "m.gv")
     assert (tmp_path / "m.gv").exists()

@@ -108,7 +108,7 @@ def test_masked_edges_stay_exactly_zero_through_fit():
     data = kanir.create_dataset(lambda x: x[:, [0]] * x[:, [1]] + x[:, [2]] ** 2, 3,
                                 train_num=64, test_num=64, dtype=torch.float64)
     m = kanir.KAN(width=[3, 3, 1], grid=3, seed=0, dtype=torch.float64, device="cpu")
-    m.impose_module(0, "[0,1]->[0,1]")
+    m.module(0, "[0,1]->[0,1]")
     cut = [(0, i, j) for i in range(3) for j in range(3) if (i < 2) != (j < 2)]
     m.fit(data, steps=3, progress=False, lamb=1e-3)
     g = m.graph
@@ -116,7 +116,7 @@ def test_masked_edges_stay_exactly_zero_through_fit():
     acts = evaluate(g, data["train_input"])
     for l, i, j in cut:
         assert np.all(acts[l].edge[:, i, j] == 0.0)
-    layer = m.module.layers[0]
+    layer = m.net.layers[0]
     for _, i, j in cut:
         assert float(layer.mask_sp[i, j]) == 0.0 and float(layer.mask_sym[i, j]) == 0.0
 

@@ -68,7 +68,7 @@ def test_auto_symbolic_report_and_trainable_affines(sin_model):
     rep = m.auto_symbolic(lib=["x", "x^2", "sin", "exp"], verbose=0)
     assert isinstance(rep, SymbolicReport) and m.symbolic_report is rep
     assert rep.as_dict() == {(0, 0, 0): "sin", (0, 1, 0): "x^2"}
-    layer = m.module.layers[0]
+    layer = m.net.layers[0]
     assert any(p is layer.sym_affine for p in m.parameters()) and layer.sym_affine.requires_grad
     p0 = layer.sym_affine.detach().clone()
     perturbed = p0.clone()

@@ -93,10 +93,10 @@ def test_regularisation_drives_edges_down():
     assert hist["reg"][-1] > 0
     from kanir.training import edge_scales, forward_collect
 
-    _, ins_b = forward_collect(base.module, ds["train_input"])
-    _, ins_s = forward_collect(sparse.module, ds["train_input"])
-    dead_sparse = int((edge_scales(sparse.module, ins_s)[0] < 1e-2).sum())
-    dead_base = int((edge_scales(base.module, ins_b)[0] < 1e-2).sum())
+    _, ins_b = forward_collect(base.net, ds["train_input"])
+    _, ins_s = forward_collect(sparse.net, ds["train_input"])
+    dead_sparse = int((edge_scales(sparse.net, ins_s)[0] < 1e-2).sum())
+    dead_base = int((edge_scales(base.net, ins_b)[0] < 1e-2).sum())
     assert dead_sparse > dead_base
 
 

@@ -24,25 +24,32 @@ def compile_step() -> None:
     cli(["compile", "m0/sqrt(1-v**2/c**2)", "--vars", "m0,v,c", "--ranges", "m0=0.5:2,v=0.1:0.9,c=1:2"])
 
 
-def train_step() -> kanir.KAN:
+def train_step() -> tuple[kanir.KAN, dict]:
     banner("2. Data -> KAN: fit f(x, y) = exp(sin(pi x) + y^2) with a [2, 5, 1] KAN")
     f = lambda x: torch.exp(torch.sin(math.pi * x[:, [0]]) + x[:, [1]] ** 2)  # noqa: E731
     data = kanir.create_dataset(f, n_var=2, seed=0)
     model = kanir.KAN(width=[2, 5, 1], grid=5, k=3, seed=0, device="cpu", input_names=["x", "y"])
     t = time.time()
+    hist = model.fit(data, opt="LBFGS", steps=50, lamb=0.002, progress=False)
+    print(f"50 LBFGS steps with sparsity in {time.time() - t:.1f} s: test RMSE {hist['test_rmse'][-1]:.2e}")
+    model.prune()
     hist = model.fit(data, opt="LBFGS", steps=50, progress=False)
-    print(f"trained 50 LBFGS steps in {time.time() - t:.1f} s: test RMSE {hist['test_rmse'][-1]:.2e}")
+    print(f"pruned to width {model.width}, refitted: test RMSE {hist['test_rmse'][-1]:.2e}")
     print(model.graph.summary())
-    return model
+    return model, data
 
 
-def symbolic_step(model: kanir.KAN) -> None:
+def symbolic_step(model: kanir.KAN, data: dict) -> None:
     banner("3. KAN -> science: turn the trained edges back into a formula")
-    if not hasattr(model, "auto_symbolic"):
-        print("(symbolic regression is not available in this build)")
-        return
     model.auto_symbolic(lib=["x", "x^2", "sin", "exp"], verbose=0)
+    model.fit(data, opt="LBFGS", steps=20, progress=False, update_grid=False)
     print("formula:", model.symbolic_formula()[0])
+    print("versions:", ", ".join(f"{v.label} {v.op}" for v in model.list_versions()))
+
+
+def tree_step() -> None:
+    banner("4. Structure: the tree of (x1^2 + x2^2)^2 + (x3^2 + x4^2)^2")
+    print(kanir.tree("(x1**2 + x2**2)**2 + (x3**2 + x4**2)**2", [(-1, 1)] * 4).to_text())
 
 
 def main() -> None:
@@ -52,8 +59,9 @@ def main() -> None:
         compile_step()
     except ImportError:
         print("(the compiler is not available in this build)")
-    model = train_step()
-    symbolic_step(model)
+    model, data = train_step()
+    symbolic_step(model, data)
+    tree_step()
     print("\nNext: `make test` runs the test suite; see README.md for the Python API.")
 
 

@@ -37,12 +37,7 @@ class SymbolicMethods:
 
     # ------------------------------------------------------------------ helpers
     def _sym_x(self, x, what: str) -> torch.Tensor:
-        if x is None:
-            x = self.cache_x
-        if x is None:
-            raise KanirError(f"{what} needs data: pass x (inputs, shape (batch, "
-                             f"{self.net.n_in})) or call fit first, which remembers the "
-                             "training inputs")
+        x = self._data(x, what)  # PassMethods: x, else the cached training inputs, else an error
         if isinstance(x, torch.Tensor):
             return x.detach().to("cpu", torch.float64)
         return x

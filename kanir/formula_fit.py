@@ -220,13 +220,16 @@ def _fit(f: Compiled, data: _Data, P: torch.Tensor, free: torch.Tensor, steps: i
 # ----------------------------------------------------------------------------- normalise
 
 
-def normalize(expr: sympy.Expr, max_growth: float = 4.0) -> sympy.Expr:
+def normalize(expr: sympy.Expr, max_growth: float = 4.0, max_ops: int = 200) -> sympy.Expr:
     """Expand products over sums and ``exp`` of sums so each independent constant is one Float.
 
     Kept only if the expanded form is at most ``max_growth`` times as large (sympy ``count_ops``)
-    plus 40 operations; otherwise the formula is returned as it was.
+    plus 40 operations; formulas of more than ``max_ops`` operations are not expanded at all (the
+    expansion itself could take long). Otherwise the formula is returned as it was.
     """
     expr = sympy.sympify(expr)
+    if sympy.count_ops(expr) > max_ops:
+        return expr
     try:
         out = sympy.expand(expr, deep=True, power_exp=True, mul=True, multinomial=True,
                            power_base=False, log=False, basic=True)

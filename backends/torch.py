@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from kanir.activation import Activation, SplinePart, SymbolicPart
-from kanir.bspline import dense_bases, spline_contract, uniform_grid
+from kanir.bspline import dense_bases, dense_from_local, local_eval, spline_contract, uniform_grid
+from kanir.edge_std import edge_std, edge_std_reference
 from kanir.errors import GraphError
 from kanir.graph import KanGraph, N, S
 from kanir.library import LIBRARY
@@ -138,10 +139,23 @@ class KANLayer(nn.Module):
         c = self.coef * (self.scale_sp * m).unsqueeze(-1)
         return w_base, c.permute(0, 2, 1).reshape(-1, self.n_out)
 
-    def _spline(self, x: torch.Tensor) -> torch.Tensor:
-        base = BASE_FUNS[self.base_fun](x)
+    def local(self, x: torch.Tensor, fixed: bool = False):
+        """The B-spline record of x (``kanir.bspline.LocalBases``), or None when this layer has
+        no active spline or the contraction evaluates bases its own way (k = 0). ``fixed``: x
+        is data that several evaluations share (a training step), so the dense basis matrix
+        and the base function values are kept too."""
+        if not self._any_spline or self.k == 0:
+            return None
+        rec = local_eval(x, self.grid, self.k, deriv=x.requires_grad, dense=fixed)
+        if fixed:
+            rec = rec._replace(base=BASE_FUNS[self.base_fun](x.detach()))
+        return rec
+
+    def _spline(self, x: torch.Tensor, local=None) -> torch.Tensor:
+        fixed = local is not None and local.base is not None and not x.requires_grad
+        base = local.base if fixed else BASE_FUNS[self.base_fun](x)
         w_base, c = self.spline_weights()
-        y = base @ w_base + spline_contract(x, self.grid, c, self.k)
+        y = base @ w_base + spline_contract(x, self.grid, c, self.k, local)
         if self.keep_acts:
             B = dense_bases(x, self.grid, self.k)
             c3 = self.coef * (self.scale_sp * self.mask_sp).unsqueeze(-1)
@@ -176,12 +190,14 @@ class KANLayer(nn.Module):
             y = torch.cat([y[:, : ow.n_sum], mult], dim=1)
         return y * self.node_scale + self.node_bias
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, local=None) -> torch.Tensor:
+        """Next layer's node values; ``local`` (from :meth:`local` on this x) saves evaluating
+        the bases again when the caller needs them too (the training regulariser)."""
         if self.keep_acts:
             self.acts = {"input": x}
         y = x.new_zeros(x.shape[0], self.n_out)
         if self._any_spline:
-            y = y + self._spline(x)
+            y = y + self._spline(x, local)
         elif self.keep_acts:
             self.acts["spline"] = x.new_zeros(x.shape[0], self.n_in, self.n_out)
         if self._sym_segments:
@@ -196,20 +212,34 @@ class KANLayer(nn.Module):
         return out
 
     # ------------------------------------------------------------------ statistics
-    def spline_edge_std(self, x: torch.Tensor) -> torch.Tensor:
-        """Standard deviation over the batch of every edge's spline branch, shape (in, out).
+    #: largest batch * in * out for which ``spline_edge_std`` forms per-edge activations
+    DIRECT_STD_LIMIT = 1 << 20
 
-        Uses per-input covariance of the features [bases, base_fun(x)], so the (batch, in, out)
-        tensor of per-edge activations is never formed.
+    def spline_edge_std(self, x: torch.Tensor, local=None) -> torch.Tensor:
+        """Standard deviation (unbiased, as pykan's torch.std) over the batch of every edge's
+        spline branch, shape (in, out). ``local``: as in :meth:`forward`.
+
+        Small layers (batch * in * out up to ``DIRECT_STD_LIMIT``) form the per-edge activations
+        in one fused autograd node (kanir.edge_std); larger ones use per-input covariances of
+        the features [bases, base_fun(x)], so the (batch, in, out) tensor is never formed.
         """
-        B = dense_bases(x, self.grid, self.k)
-        phi = torch.cat([B, BASE_FUNS[self.base_fun](x).unsqueeze(-1)], dim=-1)
-        phi = phi - phi.mean(dim=0, keepdim=True)
-        cov = torch.einsum("bip,biq->ipq", phi, phi) / x.shape[0]
         m = self.mask_sp
         w = torch.cat([self.coef * (self.scale_sp * m).unsqueeze(-1),
-                       (self.scale_base * m).unsqueeze(-1)], dim=-1)
-        var = torch.einsum("ipq,iop,ioq->io", cov, w, w)
+                       (self.scale_base * m).unsqueeze(-1)], dim=-1)  # (in, out, P+1)
+        base = BASE_FUNS[self.base_fun]
+        n = x.shape[0]
+        if n * self.n_in * self.n_out <= self.DIRECT_STD_LIMIT:
+            if local is None:
+                return edge_std_reference(x, w, self.grid, self.k, base)
+            return edge_std(x, w, self.grid, self.k, base, local)
+        if local is None or (x.requires_grad and local[2] is None):
+            B = dense_bases(x, self.grid, self.k)
+        else:
+            B = dense_from_local(x, self.grid, self.k, local)
+        phi = torch.cat([B, base(x).unsqueeze(-1)], dim=-1)  # (b, in, P+1)
+        phi = phi - phi.mean(dim=0, keepdim=True)
+        cov = torch.bmm(phi.permute(1, 2, 0), phi.transpose(0, 1)) / max(n - 1, 1)
+        var = (torch.bmm(w, cov) * w).sum(-1)
         return torch.sqrt(var.clamp_min(0) + 1e-16)
 
     def extra_repr(self) -> str:

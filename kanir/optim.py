@@ -4,6 +4,9 @@ torch's LBFGS skips history updates when ``y·s <= 1e-10``; at losses near 1e-16
 fails that test and the optimiser degrades to scaled gradient descent. This version takes
 ``tolerance_ys`` (default 1e-32) and otherwise follows the textbook two-loop recursion with
 torch's strong-Wolfe line search.
+
+It is a plain class rather than a ``torch.optim.Optimizer``: constructing any torch optimiser
+imports ``torch._dynamo`` (about a second of CPU here), which every first ``fit`` would pay.
 """
 
 from __future__ import annotations
@@ -12,17 +15,24 @@ import torch
 from torch.optim.lbfgs import _strong_wolfe
 
 
-class LBFGS(torch.optim.Optimizer):
+class LBFGS:
     """Full-batch L-BFGS with strong-Wolfe line search (one ``step`` = up to ``max_iter`` iterations)."""
 
     def __init__(self, params, lr: float = 1.0, max_iter: int = 20, max_eval: int | None = None,
                  tolerance_grad: float = 1e-32, tolerance_change: float = 1e-32,
                  tolerance_ys: float = 1e-32, history_size: int = 10):
-        defaults = dict(lr=lr, max_iter=max_iter, max_eval=max_eval or max_iter * 5 // 4,
-                        tolerance_grad=tolerance_grad, tolerance_change=tolerance_change,
-                        tolerance_ys=tolerance_ys, history_size=history_size)
-        super().__init__(params, defaults)
-        self._params = self.param_groups[0]["params"]
+        self._params = list(params)
+        if not self._params:
+            raise ValueError("LBFGS got an empty parameter list")
+        self.options = dict(lr=lr, max_iter=max_iter, max_eval=max_eval or max_iter * 5 // 4,
+                            tolerance_grad=tolerance_grad, tolerance_change=tolerance_change,
+                            tolerance_ys=tolerance_ys, history_size=history_size)
+        self.state: dict = {}
+
+    def zero_grad(self) -> None:
+        """Drop the gradients of the parameters (``closure`` calls this first)."""
+        for p in self._params:
+            p.grad = None
 
     def _flat_grad(self) -> torch.Tensor:
         return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
@@ -55,8 +65,8 @@ class LBFGS(torch.optim.Optimizer):
     def step(self, closure):
         """Run up to max_iter L-BFGS iterations; ``closure`` must zero grads, backprop, return loss."""
         closure = torch.enable_grad()(closure)
-        o = self.param_groups[0]
-        st = self.state[self._params[0]]
+        o = self.options
+        st = self.state
         st.setdefault("n_iter", 0)
         loss = float(closure())
         g = self._flat_grad()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -129,29 +130,43 @@ def create_dataset(f: Callable, n_var: int = 2, ranges: Sequence = (-1, 1), trai
 
 
 # ---------------------------------------------------------------------- regularisation
-def forward_collect(module: KANModule, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Output and the input of every layer."""
+class LayerInput(NamedTuple):
+    """What a layer received in a forward pass: x, and its local B-spline record (or None)."""
+
+    x: torch.Tensor
+    local: tuple | None
+
+
+def forward_collect(module: KANModule, x: torch.Tensor,
+                    first=None) -> tuple[torch.Tensor, list[LayerInput]]:
+    """Output, and the input of every layer with its B-spline bases (evaluated once, shared by
+    the forward pass and the regulariser). ``first``: the input layer's record of this x from
+    ``layer.local(x, fixed=True)``, reused by every evaluation of a training step."""
     inputs = []
-    for layer in module.layers:
-        inputs.append(x)
-        x = layer(x)
+    for n, layer in enumerate(module.layers):
+        local = first if n == 0 and first is not None else layer.local(x)
+        inputs.append(LayerInput(x, local))
+        x = layer(x, local)
     return x, inputs
 
 
-def edge_scales(module: KANModule, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
-    """pykan's 'edge_forward_spline_n': std of each spline edge / (std of its input + 0.1)."""
+def edge_scales(module: KANModule, inputs: list) -> list[torch.Tensor]:
+    """pykan's 'edge_forward_spline_n': std of each spline edge / (std of its input + 0.1).
+    ``inputs``: per layer a :class:`LayerInput` or a bare tensor."""
     out = []
-    for layer, x in zip(module.layers, inputs):
+    for layer, inp in zip(module.layers, inputs):
+        x, local = inp if isinstance(inp, LayerInput) else (inp, None)
         if layer._any_spline:
-            out.append(layer.spline_edge_std(x) / (x.std(dim=0).unsqueeze(1) + 0.1))
+            out.append(layer.spline_edge_std(x, local) / (x.std(dim=0).unsqueeze(1) + 0.1))
     return out
 
 
-def regularizer(module: KANModule, inputs: list[torch.Tensor], lamb_l1: float = 1.0,
+def regularizer(module: KANModule, inputs: list, lamb_l1: float = 1.0,
                 lamb_entropy: float = 2.0, lamb_coef: float = 0.0,
                 lamb_coefdiff: float = 0.0) -> torch.Tensor:
     """L1 + entropy of edge scales per layer, plus optional coefficient penalties."""
-    reg = inputs[0].new_zeros(())
+    first = inputs[0]
+    reg = (first.x if isinstance(first, LayerInput) else first).new_zeros(())
     eps = 1e-4
     for s in edge_scales(module, inputs):
         p_row = s / (s.sum(dim=1, keepdim=True) + eps)
@@ -211,10 +226,12 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
                     and step >= start_grid_update_step):
                 update_grid(module, xb, grid_eps)
             state = {}
+            # the data and the grid are fixed during a step: the input layer's bases once
+            first = module.layers[0].local(xb, fixed=True) if not xb.requires_grad else None
 
-            def closure(xb=xb, yb=yb, state=state):
+            def closure(xb=xb, yb=yb, state=state, first=first):
                 optimizer.zero_grad()
-                pred, inputs = forward_collect(module, xb)
+                pred, inputs = forward_collect(module, xb, first)
                 loss = loss_fn(pred, yb)
                 reg = regularizer(module, inputs, lamb_l1, lamb_entropy, lamb_coef,
                                   lamb_coefdiff) if use_reg else loss.new_zeros(())

@@ -14,9 +14,10 @@
 (3) Exact recovery over Feynman equations (../shared/feynman.json) with 1–3 variables, simplest
     formulas first: the same pipeline on both (width [n,[0,1],1]: one n-ary mult node, i.e. a
     product of univariate functions followed by one more, for n ≥ 2, and [1,1] for n = 1; grid 5;
-    lamb 0.001; default library; float64), seeds
-    0..S-1, an equation counting as recovered if any seed recovers it. These runs go two at a
-    time (``--jobs``); their CPU times are reported but the speed comparison is (2).
+    lamb 0.001; the 14-function ``PHYSICS_LIB``; float64), seeds 0..S-1, an equation counting
+    as recovered if any seed recovers it. These runs go two at a time (``--jobs``). pykan needs
+    about 2-4 CPU minutes per equation here (its auto_symbolic alone ~1-2), so ``--quick`` runs
+    it on the first equation only (``--pykan-equations``).
 
 "Exact": the formula, with floats that are exactly decimal numbers read as rationals, has no
 floating-point constant left and equals the truth (sympy.simplify of the difference is 0, or the
@@ -42,6 +43,9 @@ FEYNMAN = common.ROOT.parent / "shared" / "feynman.json"
 LIB4 = ["x", "x^2", "sin", "exp"]
 TUTORIAL_LIB = ["x", "x^2", "x^3", "x^4", "exp", "log", "sqrt", "tanh", "sin", "abs"]
 TUTORIAL = "exp(sin(pi*x_1) + x_2**2)"
+#: the library of the Feynman runs (both frameworks): powers, roots, exp/log, trig, arcsin, 0.
+PHYSICS_LIB = ["x", "x^2", "x^3", "1/x", "1/x^2", "sqrt", "1/sqrt(x)", "exp", "log", "sin",
+               "cos", "tanh", "arcsin", "0"]
 TARGETS = {"auto": 50.0, "pipeline": 5.0}
 
 
@@ -161,6 +165,10 @@ def task_pipeline(impl: str, formula: str, names: list, ranges: list, width, mul
     import torch
 
     ds = _dataset(formula, names, ranges, n_train=n_train, dtype=dtype)
+    if impl == "kanir":  # imports are not part of the pipeline (pykan's alone takes ~4 s)
+        import kanir  # noqa: F401
+    else:
+        import kan  # noqa: F401
     c0, t0 = time.process_time(), time.perf_counter()
     stage = "init"
     try:
@@ -268,7 +276,8 @@ class Runner:
 
 
 def feynman_runs(run: Runner, eq: dict, impl: str, seeds: int) -> list[dict]:
-    """The pipeline on one equation, seed after seed until one recovers it exactly."""
+    """The pipeline on one equation, seed after seed until one recovers it exactly (an empty
+    list when ``seeds`` is 0: not run)."""
     names = [v["name"] for v in eq["variables"]]
     ranges = [[v["low"], v["high"]] for v in eq["variables"]]
     width, arity = width_for(len(names))
@@ -276,7 +285,7 @@ def feynman_runs(run: Runner, eq: dict, impl: str, seeds: int) -> list[dict]:
     for seed in range(seeds):
         r = run.run(impl, "task_pipeline", formula=eq["formula"], names=names, ranges=ranges,
                     width=width, mult_arity=arity, grid=5, seed=seed, lamb=1e-3,
-                    dtype="float64")
+                    lib=PHYSICS_LIB, dtype="float64")
         r["judge"] = judge(r.get("formula"), eq["formula"], names, ranges)
         runs.append(r)
         if r["judge"]["exact"]:
@@ -284,22 +293,30 @@ def feynman_runs(run: Runner, eq: dict, impl: str, seeds: int) -> list[dict]:
     return runs
 
 
-def measure(run: Runner, quick: bool, n_eq: int, seeds: int, jobs: int) -> dict:
+def measure(run: Runner, quick: bool, n_eq: int, seeds: int, jobs: int, n_pykan: int,
+            parts=("auto", "pipeline", "feynman"), impls=("kanir", "pykan")) -> dict:
     R: dict = {"auto": {}, "pipeline": {}, "feynman": []}
-    for case in ("tutorial", "mult"):
+    skipped = {"error": "not run (--impls)"}
+    for case in ("tutorial", "mult") if "auto" in parts else ():
         for impl in ("kanir", "pykan"):
-            R["auto"][f"{case}/{impl}"] = run.run(impl, "task_auto", case=case)
+            R["auto"][f"{case}/{impl}"] = (run.run(impl, "task_auto", case=case)
+                                           if impl in impls else skipped)
     tut = dict(formula=TUTORIAL, names=["x_1", "x_2"], ranges=[[-1, 1], [-1, 1]],
                width=[2, 5, 1], lib=TUTORIAL_LIB)
-    for impl in ("kanir", "pykan"):
-        r = run.run(impl, "task_pipeline", **tut)
+    for impl in ("kanir", "pykan") if "pipeline" in parts else ():
+        r = run.run(impl, "task_pipeline", **tut) if impl in impls else dict(skipped)
         r["judge"] = judge(r.get("formula"), TUTORIAL, tut["names"], tut["ranges"])
         R["pipeline"][impl] = r
+    if "feynman" not in parts:
+        return R
+    if "pykan" not in impls:
+        n_pykan = 0
     from concurrent.futures import ThreadPoolExecutor
 
     eqs = feynman_set(n_eq)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {(k, impl): pool.submit(feynman_runs, run, eq, impl, seeds)
+        futures = {(k, impl): pool.submit(feynman_runs, run, eq, impl,
+                                          seeds if impl == "kanir" or k < n_pykan else 0)
                    for k, eq in enumerate(eqs) for impl in ("kanir", "pykan")}
         for k, eq in enumerate(eqs):
             R["feynman"].append({"name": eq["name"], "formula": eq["formula"],
@@ -316,11 +333,10 @@ def _best(runs: list[dict]) -> dict:
     return runs[-1] if runs else {}
 
 
-def render(R: dict, machine: dict, have_pykan: bool, quick: bool, seeds: int) -> str:
+def _render_auto(R: dict, seeds: int) -> list[str]:
+    """Section (1): auto_symbolic timings."""
     fmt = common.fmt
-    L = ["## Symbolic regression (issue 5)", "", common.machine_line(machine), ""]
-    if not have_pykan:
-        L += ["pykan environment absent: pykan columns are not measured.", ""]
+    L: list[str] = []
     L += ["### (1) auto_symbolic on the same trained networks (CPU seconds)", ""]
     rows = []
     for case, desc in (("tutorial", "[2,5,1], exp(sin(πx)+y²), lib x, x², sin, exp"),
@@ -336,6 +352,13 @@ def render(R: dict, machine: dict, have_pykan: bool, quick: bool, seeds: int) ->
           f"Target: ≥ {TARGETS['auto']:.0f}× faster. kanir fits all edges × all functions in one "
           "batched call; *cold* includes one-off per-process caches (function rules, the snap "
           "table), *warm* is a second call on a copy of the same trained model.", ""]
+    return L
+
+
+def _render_pipeline(R: dict, seeds: int) -> list[str]:
+    """Section (2): the tutorial pipeline."""
+    fmt = common.fmt
+    L: list[str] = []
     L += ["### (2) The tutorial pipeline (fit → prune → fit → refine → fit → auto_symbolic → fit "
           "→ formula)", ""]
     rows = []
@@ -347,14 +370,25 @@ def render(R: dict, machine: dict, have_pykan: bool, quick: bool, seeds: int) ->
     ratio = p["cpu_s"] / k["cpu_s"] if "cpu_s" in p and "cpu_s" in k and "formula" in p else None
     L += [common.md_table(["", "CPU s", "formula", "exact", "judge"], rows), "",
           f"Speed-up: {fmt(ratio, '×')} (target ≥ {TARGETS['pipeline']:.0f}×).", ""]
+    return L
+
+
+def _render_feynman(R: dict, seeds: int) -> list[str]:
+    """Section (3): exact recovery on Feynman equations."""
+    fmt = common.fmt
+    L: list[str] = []
     L += [f"### (3) Exact recovery, Feynman equations with 1–3 variables (simplest first, "
           f"{len(R['feynman'])} equations, up to {seeds} seed(s) each)", ""]
     rows, hits = [], {"kanir": 0, "pykan": 0}
-    crashes = {"kanir": 0, "pykan": 0}
+    crashes, ran = {"kanir": 0, "pykan": 0}, {"kanir": 0, "pykan": 0}
     for row in R["feynman"]:
         cells = [row["name"], f"`{row['formula']}`"]
         for impl in ("kanir", "pykan"):
             runs = row["runs"][impl]
+            if not runs:
+                cells += ["not run", "—", "—"]
+                continue
+            ran[impl] += 1
             b = _best(runs)
             ok = b.get("judge", {}).get("exact", False)
             hits[impl] += ok
@@ -366,27 +400,54 @@ def render(R: dict, machine: dict, have_pykan: bool, quick: bool, seeds: int) ->
         rows.append(cells)
     L += [common.md_table(["eq.", "truth", "kanir exact", "kanir formula", "kanir R²",
                            "pykan exact", "pykan formula", "pykan R²"], rows), ""]
-    n = len(R["feynman"])
-    L += [f"Recovered exactly: **kanir {hits['kanir']}/{n}**, pykan {hits['pykan']}/{n} "
-          f"(runs that crashed: kanir {crashes['kanir']}, pykan {crashes['pykan']}).", ""]
+    L += [f"Recovered exactly: **kanir {hits['kanir']}/{ran['kanir']}**, pykan "
+          f"{hits['pykan']}/{ran['pykan']} (runs that crashed: kanir {crashes['kanir']}, pykan "
+          f"{crashes['pykan']}).", ""]
+    cpu = {impl: [r["cpu_s"] for row in R["feynman"] for r in row["runs"][impl] if "cpu_s" in r]
+           for impl in ("kanir", "pykan")}
+    if cpu["kanir"] and cpu["pykan"]:
+        med = {k: sorted(v)[len(v) // 2] for k, v in cpu.items()}
+        L += [f"Median CPU seconds per pipeline run: kanir {fmt(med['kanir'])}, pykan "
+              f"{fmt(med['pykan'])} (two runs at a time, so only roughly comparable).", ""]
+    return L
+
+
+def render(R: dict, machine: dict, have_pykan: bool, quick: bool, seeds: int) -> str:
+    L = ["## Symbolic regression (issue 5)", "", common.machine_line(machine), ""]
+    if not have_pykan:
+        L += ["pykan environment absent: pykan columns are not measured.", ""]
+    for part, section in (("auto", _render_auto), ("pipeline", _render_pipeline),
+                          ("feynman", _render_feynman)):
+        if R[part]:
+            L += section(R, seeds)
     if quick:
-        L += ["(quick run: fewer equations and seeds than the full benchmark)", ""]
+        L += ["(quick run: fewer equations than the full benchmark, pykan on the first only)",
+              ""]
     return "\n".join(L)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="6 equations, 1 seed")
+    ap.add_argument("--quick", action="store_true",
+                    help="6 equations, 1 seed, pykan on the first equation only")
     ap.add_argument("--out", type=Path, default=THIS.parent / "results" / "symbolic.md")
-    ap.add_argument("--equations", type=int, default=None, help="Feynman equations (default 24)")
-    ap.add_argument("--seeds", type=int, default=None, help="seeds per equation (default 2)")
+    ap.add_argument("--equations", type=int, default=None, help="Feynman equations (default 20)")
+    ap.add_argument("--seeds", type=int, default=1, help="seeds per equation (default 1)")
+    ap.add_argument("--pykan-equations", type=int, default=None,
+                    help="run pykan on the first N equations (default all; 1 with --quick)")
     ap.add_argument("--jobs", type=int, default=2, help="Feynman runs at a time (default 2)")
+    ap.add_argument("--parts", default="auto,pipeline,feynman",
+                    help="comma-separated subset of auto,pipeline,feynman (default all)")
+    ap.add_argument("--impls", default="kanir,pykan",
+                    help="comma-separated subset of kanir,pykan (default both)")
     a = ap.parse_args(argv)
-    n_eq = a.equations or (6 if a.quick else 24)
-    seeds = a.seeds or (1 if a.quick else 2)
+    parts, impls = tuple(a.parts.split(",")), tuple(a.impls.split(","))
+    n_eq = a.equations or (6 if a.quick else 20)
+    seeds = a.seeds
+    n_pykan = a.pykan_equations if a.pykan_equations is not None else (1 if a.quick else n_eq)
     pykan = common.pykan_python()
     machine = common.machine(1)
-    R = measure(Runner(pykan), a.quick, n_eq, seeds, a.jobs)
+    R = measure(Runner(pykan), a.quick, n_eq, seeds, a.jobs, n_pykan, parts, impls)
     text = render(R, machine, pykan is not None, a.quick, seeds)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(text)

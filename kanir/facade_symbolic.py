@@ -14,6 +14,11 @@ with ``snap=False, floating_digit=None`` it computes exactly what the model comp
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+import time
+
 import sympy
 import torch
 
@@ -198,17 +203,53 @@ class SymbolicMethods:
         return xs, ys, labels
 
 
-def _simplify(e: sympy.Expr, max_exact: int = 200, max_float: int = 60) -> sympy.Expr:
-    """sympy.simplify, skipped on formulas too large for it to finish quickly: at most
-    ``max_exact`` operations for exact formulas, ``max_float`` when floats are left (an
-    approximate formula gains little from it and sympy's rational simplification of many
-    float terms can take minutes)."""
+#: CPU seconds sympy.simplify may spend on one formula (main thread only; see _time_limit)
+SIMPLIFY_SECONDS = 5.0
+
+
+def _simplify(e: sympy.Expr, max_exact: int = 200, max_float: int = 60,
+              seconds: float | None = None) -> sympy.Expr:
+    """sympy.simplify, skipped on formulas too large for it to finish quickly (at most
+    ``max_exact`` operations for exact formulas, ``max_float`` when floats are left) and given
+    up after ``seconds`` (default SIMPLIFY_SECONDS): trigsimp on a 40-operation formula with
+    floats took minutes here. The formula is returned unsimplified then, never lost."""
     if sympy.count_ops(e) > (max_float if e.atoms(sympy.Float) else max_exact):
         return e
     try:
-        return sympy.simplify(e)
-    except (TypeError, ValueError, RecursionError, NotImplementedError):
+        with _time_limit(SIMPLIFY_SECONDS if seconds is None else seconds):
+            return sympy.simplify(e)
+    except (TypeError, ValueError, RecursionError, NotImplementedError, _OutOfTime):
         return e
+
+
+class _OutOfTime(Exception):
+    """Raised inside a computation that ran past its time limit."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Interrupt the block after ``seconds`` of wall time by raising _OutOfTime in it. Uses
+    SIGALRM, so it only acts in the main thread on POSIX; elsewhere the block runs unlimited
+    (the operation-count caps of _simplify still apply)."""
+    usable = (seconds > 0 and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def _raise(signum, frame):
+        raise _OutOfTime()
+
+    old = signal.signal(signal.SIGALRM, _raise)
+    start = time.monotonic()
+    prev, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        if prev > 0:  # someone else's timer was running: give it back what is left of it
+            signal.setitimer(signal.ITIMER_REAL, max(prev - (time.monotonic() - start), 1e-3))
 
 
 def _round_floats(e: sympy.Expr, digits: int) -> sympy.Expr:

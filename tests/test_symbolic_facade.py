@@ -165,3 +165,43 @@ def test_constant_input_column_end_to_end():
     (f,) = m.symbolic_formula(x=ds["train_input"], y=ds["train_label"])
     assert sympy.Symbol("x_1") in f.free_symbols
     assert all(math.isfinite(float(v)) for v in f.atoms(sympy.Float))
+
+
+def test_simplify_gives_up_after_its_time_limit_and_keeps_the_formula():
+    """sympy.simplify can run for minutes on a 40-operation formula with floats (seen on a
+    Feynman run); symbolic_formula's simplification stops at its time limit instead."""
+    import time
+
+    import sympy
+
+    from kanir.facade_symbolic import _simplify
+
+    x, y, z = sympy.symbols("x y z")
+    e = 412.7 - 422.5 * sympy.cos(0.003183 * x**2 * y + 0.001186 * x**2 - 0.002167 * x * y**2
+                                  + 0.01102 * x * y * z + 0.005243 * x * y + 0.0125 * x * z
+                                  + 0.003678 * x - 0.0009466 * y**2 * z + 0.003061 * y**2
+                                  - 0.001329 * y * z**2 + 0.005055 * y * z - 0.004746 * y)
+    t0 = time.monotonic()
+    out = _simplify(e, seconds=0.2)
+    assert time.monotonic() - t0 < 3.0
+    assert out == e  # given up: returned as it was (this one takes minutes)
+    assert _simplify(sympy.sin(x) ** 2 + sympy.cos(x) ** 2, seconds=30) == 1  # room: it works
+
+
+def test_time_limit_restores_an_outer_timer():
+    import signal
+
+    from kanir.facade_symbolic import _time_limit
+
+    fired = []
+    old = signal.signal(signal.SIGALRM, lambda *a: fired.append(1))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 30.0)
+        with _time_limit(5.0):
+            pass
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 20.0 < remaining <= 30.0
+        assert signal.getsignal(signal.SIGALRM) is not None and not fired
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)

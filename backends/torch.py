@@ -14,7 +14,7 @@ from torch import nn
 
 from kanir.activation import Activation, SplinePart, SymbolicPart
 from kanir.bspline import dense_bases, dense_from_local, local_eval, spline_contract, uniform_grid
-from kanir.edge_std import edge_std, edge_std_reference
+from kanir.edge_std import edge_std, edge_std_reference, spline_and_std
 from kanir.errors import GraphError
 from kanir.graph import KanGraph, N, S
 from kanir.library import LIBRARY
@@ -193,11 +193,27 @@ class KANLayer(nn.Module):
     def forward(self, x: torch.Tensor, local=None) -> torch.Tensor:
         """Next layer's node values; ``local`` (from :meth:`local` on this x) saves evaluating
         the bases again when the caller needs them too (the training regulariser)."""
+        return self._forward(x, local)
+
+    def forward_with_std(self, x: torch.Tensor, local=None):
+        """(next layer's node values, (in, out) std over the batch of every spline edge, or None
+        without splines): the training regulariser's statistics from the same per-edge
+        activations as the output where the layer is small (``DIRECT_STD_LIMIT``)."""
+        if not self._any_spline:
+            return self._forward(x, local), None
+        if (self.keep_acts or local is None
+                or x.shape[0] * self.n_in * self.n_out > self.DIRECT_STD_LIMIT):
+            return self._forward(x, local), self.spline_edge_std(x, local)
+        y_sp, std = spline_and_std(x, self._edge_weights(), self.grid, self.k,
+                                   BASE_FUNS[self.base_fun], local)
+        return self._forward(x, local, y_sp), std
+
+    def _forward(self, x: torch.Tensor, local=None, spline_y=None) -> torch.Tensor:
         if self.keep_acts:
             self.acts = {"input": x}
         y = x.new_zeros(x.shape[0], self.n_out)
         if self._any_spline:
-            y = y + self._spline(x, local)
+            y = y + (self._spline(x, local) if spline_y is None else spline_y)
         elif self.keep_acts:
             self.acts["spline"] = x.new_zeros(x.shape[0], self.n_in, self.n_out)
         if self._sym_segments:
@@ -212,6 +228,12 @@ class KANLayer(nn.Module):
         return out
 
     # ------------------------------------------------------------------ statistics
+    def _edge_weights(self) -> torch.Tensor:
+        """(in, out, G+k+1): every edge's spline coefficients and base weight, masked."""
+        m = self.mask_sp
+        return torch.cat([self.coef * (self.scale_sp * m).unsqueeze(-1),
+                          (self.scale_base * m).unsqueeze(-1)], dim=-1)
+
     #: largest batch * in * out for which ``spline_edge_std`` forms per-edge activations
     DIRECT_STD_LIMIT = 1 << 20
 
@@ -223,9 +245,7 @@ class KANLayer(nn.Module):
         in one fused autograd node (kanir.edge_std); larger ones use per-input covariances of
         the features [bases, base_fun(x)], so the (batch, in, out) tensor is never formed.
         """
-        m = self.mask_sp
-        w = torch.cat([self.coef * (self.scale_sp * m).unsqueeze(-1),
-                       (self.scale_base * m).unsqueeze(-1)], dim=-1)  # (in, out, P+1)
+        w = self._edge_weights()
         base = BASE_FUNS[self.base_fun]
         n = x.shape[0]
         if n * self.n_in * self.n_out <= self.DIRECT_STD_LIMIT:

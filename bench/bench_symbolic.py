@@ -1,7 +1,8 @@
 """Symbolic regression benchmarks (issue 5): kanir vs pykan 0.2.8, side by side in one run.
 
     .venv/bin/python bench/bench_symbolic.py [--quick] [--out bench/results/symbolic.md]
-                                             [--equations N] [--seeds S]
+                                             [--equations N] [--seeds S] [--jobs J]
+                                             [--parts auto,pipeline,feynman] [--impls kanir,pykan]
 
 (1) ``auto_symbolic`` alone on the same trained networks: both frameworks train the same width
     from the same data and seed in their own process, then ``auto_symbolic`` is timed (CPU
@@ -12,9 +13,9 @@
     refine(10) → fit → auto_symbolic → fit → formula, timed as a whole, with the recovered
     formula judged exact or not.
 (3) Exact recovery over Feynman equations (../shared/feynman.json) with 1–3 variables, simplest
-    formulas first: the same pipeline on both (width [n,[0,1],1]: one n-ary mult node, i.e. a
-    product of univariate functions followed by one more, for n ≥ 2, and [1,1] for n = 1; grid 5;
-    lamb 0.001; the 14-function ``PHYSICS_LIB``; float64), seeds 0..S-1, an equation counting
+    formulas first: the same pipeline on both (width [n,[0,1]]: one n-ary mult node as the
+    output, i.e. a product of sums of univariate functions, for n ≥ 2, and [1,1] for n = 1;
+    grid 5; lamb 0.001; the 14-function ``PHYSICS_LIB``; float64), seeds 0..S-1, an equation counting
     as recovered if any seed recovers it. These runs go two at a time (``--jobs``). pykan needs
     about 2-4 CPU minutes per equation here (its auto_symbolic alone ~1-2), so ``--quick`` runs
     it on the first equation only (``--pykan-equations``).
@@ -202,8 +203,11 @@ def task_pipeline(impl: str, formula: str, names: list, ranges: list, width, mul
 
 
 # ====================================================================== judging (parent)
-def judge(formula: str | None, truth: str, names: list[str], ranges: list, seed: int = 0) -> dict:
-    """{"exact": bool, "r2": float, "how": str} for a formula string against the truth."""
+def judge(formula: str | None, truth: str, names: list[str], ranges: list, seed: int = 0,
+          round_decimals: int | None = None) -> dict:
+    """{"exact": bool, "r2": float, "how": str} for a formula string against the truth;
+    ``round_decimals``: first round every float to that many decimals (the bench's own,
+    generous rounding: 0.99996*x becomes x)."""
     import numpy as np
     import sympy
 
@@ -215,6 +219,9 @@ def judge(formula: str | None, truth: str, names: list[str], ranges: list, seed:
         t = sympy.parse_expr(truth, local_dict=dict(syms))
     except Exception as e:  # noqa: BLE001 - an unparsable formula is simply not exact
         return {"exact": False, "r2": float("nan"), "how": f"unparsable: {e}"}
+    if round_decimals is not None:
+        f = f.xreplace({fl: sympy.Float(round(float(fl), round_decimals))
+                        for fl in f.atoms(sympy.Float)})
     f = f.xreplace({fl: sympy.Rational(str(fl)) for fl in f.atoms(sympy.Float)
                     if sympy.Rational(str(fl)).q <= 1000 and abs(float(fl)) < 1e6
                     and sympy.Rational(str(fl)) == sympy.Rational(float(fl))})
@@ -258,8 +265,11 @@ def feynman_set(n: int) -> list[dict]:
 
 
 def width_for(n_var: int):
-    """[1, 1] for one variable; [n, [0, 1], 1] (one n-ary mult node) otherwise."""
-    return ([1, 1], 2) if n_var == 1 else ([n_var, [0, 1], 1], n_var)
+    """[1, 1] for one variable; [n, [0, 1]] otherwise: one n-ary multiplication node as the
+    output, i.e. y = Π_j (Σ_i f_ij(x_i)). With a trailing output edge ([n, [0, 1], 1], which
+    could also express asin(product)) kanir recovered 11 of these 20 and not 17: the edge after
+    the product absorbs curvature and the factors stop being clean (measured here, seed 0)."""
+    return ([1, 1], 2) if n_var == 1 else ([n_var, [0, 1]], n_var)
 
 
 class Runner:
@@ -287,6 +297,8 @@ def feynman_runs(run: Runner, eq: dict, impl: str, seeds: int) -> list[dict]:
                     width=width, mult_arity=arity, grid=5, seed=seed, lamb=1e-3,
                     lib=PHYSICS_LIB, dtype="float64")
         r["judge"] = judge(r.get("formula"), eq["formula"], names, ranges)
+        r["judge_rounded"] = judge(r.get("formula"), eq["formula"], names, ranges,
+                                   round_decimals=4)
         runs.append(r)
         if r["judge"]["exact"]:
             break
@@ -379,7 +391,7 @@ def _render_feynman(R: dict, seeds: int) -> list[str]:
     L: list[str] = []
     L += [f"### (3) Exact recovery, Feynman equations with 1–3 variables (simplest first, "
           f"{len(R['feynman'])} equations, up to {seeds} seed(s) each)", ""]
-    rows, hits = [], {"kanir": 0, "pykan": 0}
+    rows, hits, hits_r = [], {"kanir": 0, "pykan": 0}, {"kanir": 0, "pykan": 0}
     crashes, ran = {"kanir": 0, "pykan": 0}, {"kanir": 0, "pykan": 0}
     for row in R["feynman"]:
         cells = [row["name"], f"`{row['formula']}`"]
@@ -391,18 +403,23 @@ def _render_feynman(R: dict, seeds: int) -> list[str]:
             ran[impl] += 1
             b = _best(runs)
             ok = b.get("judge", {}).get("exact", False)
+            ok_r = any(r.get("judge_rounded", {}).get("exact", False) for r in runs)
             hits[impl] += ok
+            hits_r[impl] += ok_r
             crashes[impl] += sum("error" in r for r in runs)
             shown = b.get("formula") or b.get("error", "—")
             shown = shown if len(shown) < 90 else shown[:87] + "..."
-            cells += ["**yes**" if ok else "no", f"`{shown}`",
+            cells += ["**yes**" if ok else ("no (yes†)" if ok_r else "no"), f"`{shown}`",
                       fmt(b.get("judge", {}).get("r2"))]
         rows.append(cells)
     L += [common.md_table(["eq.", "truth", "kanir exact", "kanir formula", "kanir R²",
                            "pykan exact", "pykan formula", "pykan R²"], rows), ""]
     L += [f"Recovered exactly: **kanir {hits['kanir']}/{ran['kanir']}**, pykan "
           f"{hits['pykan']}/{ran['pykan']} (runs that crashed: kanir {crashes['kanir']}, pykan "
-          f"{crashes['pykan']}).", ""]
+          f"{crashes['pykan']}).", "",
+          f"† exact once the bench rounds every float to 4 decimals (0.99996·x → x; generous, "
+          f"the same for both): kanir {hits_r['kanir']}/{ran['kanir']}, pykan "
+          f"{hits_r['pykan']}/{ran['pykan']}.", ""]
     cpu = {impl: [r["cpu_s"] for row in R["feynman"] for r in row["runs"][impl] if "cpu_s" in r]
            for impl in ("kanir", "pykan")}
     if cpu["kanir"] and cpu["pykan"]:

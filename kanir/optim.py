@@ -28,6 +28,8 @@ class LBFGS:
                             tolerance_grad=tolerance_grad, tolerance_change=tolerance_change,
                             tolerance_ys=tolerance_ys, history_size=history_size)
         self.state: dict = {}
+        self._numels = [p.numel() for p in self._params]
+        self._zeros: dict[int, torch.Tensor] = {}  # flat zeros for parameters without a grad
 
     def zero_grad(self) -> None:
         """Drop the gradients of the parameters (``closure`` calls this first)."""
@@ -35,24 +37,33 @@ class LBFGS:
             p.grad = None
 
     def _flat_grad(self) -> torch.Tensor:
-        return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
-                          for p in self._params])
+        parts = []
+        for k, p in enumerate(self._params):
+            if p.grad is not None:
+                parts.append(p.grad.reshape(-1))
+            else:
+                z = self._zeros.get(k)
+                if z is None or z.dtype != p.dtype or z.device != p.device:
+                    z = self._zeros[k] = p.new_zeros(p.numel())
+                parts.append(z)
+        return torch.cat(parts)
 
+    def _views(self, d: torch.Tensor) -> list[torch.Tensor]:
+        return [v.view_as(p) for v, p in zip(d.split(self._numels), self._params)]
+
+    # one fused (foreach) kernel per update instead of one per parameter: these run on every
+    # line-search evaluation, and small networks are dominated by per-op overhead
     def _add(self, t: float, d: torch.Tensor) -> None:
-        off = 0
         with torch.no_grad():
-            for p in self._params:
-                n = p.numel()
-                p.add_(d[off:off + n].view_as(p), alpha=t)
-                off += n
+            torch._foreach_add_(self._params, self._views(d), alpha=t)
 
     def _get(self) -> list[torch.Tensor]:
-        return [p.detach().clone() for p in self._params]
+        with torch.no_grad():
+            return torch._foreach_mul(self._params, 1.0)
 
     def _set(self, vals) -> None:
         with torch.no_grad():
-            for p, v in zip(self._params, vals):
-                p.copy_(v)
+            torch._foreach_copy_(self._params, vals)
 
     def _eval_at(self, closure, x, t, d):
         self._add(t, d)

@@ -131,22 +131,29 @@ def create_dataset(f: Callable, n_var: int = 2, ranges: Sequence = (-1, 1), trai
 
 # ---------------------------------------------------------------------- regularisation
 class LayerInput(NamedTuple):
-    """What a layer received in a forward pass: x, and its local B-spline record (or None)."""
+    """What a layer received in a forward pass: x, its local B-spline record (or None), and the
+    std over the batch of each of its spline edges when the pass computed it (or None)."""
 
     x: torch.Tensor
     local: tuple | None
+    edge_std: torch.Tensor | None = None
 
 
-def forward_collect(module: KANModule, x: torch.Tensor,
-                    first=None) -> tuple[torch.Tensor, list[LayerInput]]:
+def forward_collect(module: KANModule, x: torch.Tensor, first=None,
+                    edge_std: bool = False) -> tuple[torch.Tensor, list[LayerInput]]:
     """Output, and the input of every layer with its B-spline bases (evaluated once, shared by
     the forward pass and the regulariser). ``first``: the input layer's record of this x from
-    ``layer.local(x, fixed=True)``, reused by every evaluation of a training step."""
+    ``layer.local(x, fixed=True)``, reused by every evaluation of a training step.
+    ``edge_std``: also the regulariser's per-edge std, from the same activations."""
     inputs = []
     for n, layer in enumerate(module.layers):
         local = first if n == 0 and first is not None else layer.local(x)
-        inputs.append(LayerInput(x, local))
-        x = layer(x, local)
+        if edge_std:
+            y, std = layer.forward_with_std(x, local)
+        else:
+            y, std = layer(x, local), None
+        inputs.append(LayerInput(x, local, std))
+        x = y
     return x, inputs
 
 
@@ -155,9 +162,10 @@ def edge_scales(module: KANModule, inputs: list) -> list[torch.Tensor]:
     ``inputs``: per layer a :class:`LayerInput` or a bare tensor."""
     out = []
     for layer, inp in zip(module.layers, inputs):
-        x, local = inp if isinstance(inp, LayerInput) else (inp, None)
+        x, local, std = inp if isinstance(inp, LayerInput) else (inp, None, None)
         if layer._any_spline:
-            out.append(layer.spline_edge_std(x, local) / (x.std(dim=0).unsqueeze(1) + 0.1))
+            std = layer.spline_edge_std(x, local) if std is None else std
+            out.append(std / (x.std(dim=0).unsqueeze(1) + 0.1))
     return out
 
 
@@ -216,6 +224,9 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
     for m in metrics:
         hist[getattr(m, "__name__", str(m))] = []
     use_reg = lamb > 0
+    x_te = data["test_input"]
+    small = (n + x_te.shape[0]) * x_tr.shape[1] <= 1 << 22
+    x_eval = torch.cat([x_tr, x_te]) if small and x_te.device == x_tr.device else None
     bar = _progress(steps, progress)
     try:
         for step in bar:
@@ -231,12 +242,15 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
 
             def closure(xb=xb, yb=yb, state=state, first=first):
                 optimizer.zero_grad()
-                pred, inputs = forward_collect(module, xb, first)
+                pred, inputs = forward_collect(module, xb, first, edge_std=use_reg)
                 loss = loss_fn(pred, yb)
                 reg = regularizer(module, inputs, lamb_l1, lamb_entropy, lamb_coef,
                                   lamb_coefdiff) if use_reg else loss.new_zeros(())
                 obj = loss + lamb * reg
-                obj.backward()
+                if obj.requires_grad:
+                    obj.backward()
+                else:  # nothing trainable reaches the output (all edges removed or constant)
+                    state["frozen"] = True
                 state["loss"], state["reg"] = loss.detach(), reg.detach()
                 return obj
 
@@ -253,16 +267,29 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
                 hist["stopped_early"] = step
                 break
             with torch.no_grad():
-                pred_tr = module(x_tr)
-                pred_te = module(data["test_input"])
+                if x_eval is not None:  # one pass over train and test inputs together
+                    pred = module(x_eval)
+                    pred_tr, pred_te = pred[:n], pred[n:]
+                else:
+                    pred_tr, pred_te = module(x_tr), module(data["test_input"])
                 tr_loss, te_loss = loss_fn(pred_tr, y_tr), loss_fn(pred_te, data["test_label"])
                 hist["train_loss"].append(float(tr_loss))
                 hist["test_loss"].append(float(te_loss))
-                hist["train_rmse"].append(float(torch.sqrt(_mse(pred_tr, y_tr))))
-                hist["test_rmse"].append(float(torch.sqrt(_mse(pred_te, data["test_label"]))))
+                if loss_fn is _mse:
+                    hist["train_rmse"].append(math.sqrt(hist["train_loss"][-1]))
+                    hist["test_rmse"].append(math.sqrt(hist["test_loss"][-1]))
+                else:
+                    hist["train_rmse"].append(float(torch.sqrt(_mse(pred_tr, y_tr))))
+                    hist["test_rmse"].append(float(torch.sqrt(_mse(pred_te, data["test_label"]))))
                 hist["reg"].append(float(state["reg"]))
                 for m in metrics:
                     hist[getattr(m, "__name__", str(m))].append(float(m()))
+            if state.get("frozen"):
+                warnings.warn("fit: the loss does not depend on any trainable parameter (every "
+                              "edge reaching the outputs is removed or fixed to a constant); "
+                              "nothing to train", stacklevel=3)
+                hist["stopped_early"] = step
+                break
             if progress and step % max(log, 1) == 0:
                 bar.set_description(f"| train_rmse: {hist['train_rmse'][-1]:.2e} | test_rmse: "
                                     f"{hist['test_rmse'][-1]:.2e} | reg: {hist['reg'][-1]:.2e} |")

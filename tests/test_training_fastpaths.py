@@ -122,3 +122,39 @@ def test_lbfgs_fit_does_not_import_torch_dynamo():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_fit_on_a_model_with_nothing_trainable_warns_instead_of_crashing():
+    """auto_symbolic can remove every edge of a collapsed model (all fits constant); fitting it
+    afterwards must say so, not raise torch's 'element 0 of tensors does not require grad'."""
+    ds = create_dataset(lambda x: x[:, [0]] * 0 + 1.5, n_var=1, train_num=100, seed=0,
+                        dtype=torch.float64)
+    m = kanir.KAN(width=[1, 1], grid=3, k=3, seed=0, dtype=torch.float64)
+    m.fit(ds, steps=5, progress=False)
+    rep = m.auto_symbolic(lib=["x", "sin", "0"], verbose=0)
+    assert any("removed" in (e.reason or "") for e in rep.edges)
+    with pytest.warns(UserWarning, match="does not depend on any trainable parameter"):
+        hist = m.fit(ds, steps=5, progress=False, update_grid=False)
+    assert hist["stopped_early"] == 0 and np.isfinite(hist["train_loss"]).all()
+
+
+def test_fused_spline_output_and_edge_std_match_the_plain_formulas_to_second_order():
+    """layer.forward_with_std (one autograd node for the spline branch and the regulariser's
+    edge std) == layer(x) and spline_edge_std through the plain formulas, with gradients."""
+    from kanir.edge_std import spline_and_std, spline_and_std_reference
+
+    layer = _layer(3, 4, seed=5)
+    grid, k = layer.grid, layer.k
+    x = (torch.rand(50, 3, dtype=torch.float64) * 2.4 - 1.2).requires_grad_()
+    w = torch.randn(3, 4, grid.shape[1] - k, dtype=torch.float64, requires_grad=True)
+    f = lambda x, w: spline_and_std(x, w, grid, k, torch.nn.functional.silu,  # noqa: E731
+                                    local_eval(x, grid, k, True))
+    ref = spline_and_std_reference(x, w, grid, k, torch.nn.functional.silu)
+    assert all(torch.allclose(a, b, atol=1e-13) for a, b in zip(f(x, w), ref))
+    assert torch.autograd.gradcheck(f, (x, w))
+    assert torch.autograd.gradgradcheck(f, (x, w))
+    xd = x.detach()
+    for local in (layer.local(xd, fixed=True), layer.local(xd)):
+        out, std = layer.forward_with_std(xd, local)
+        assert torch.allclose(out, layer(xd), atol=1e-13)
+        assert torch.allclose(std, layer.spline_edge_std(xd), atol=1e-13)

@@ -291,7 +291,8 @@ def _apply_masks(out: torch.Tensor, ok: list) -> torch.Tensor:
 
 
 def _cardinal_local(x, grid, k, cardinal, deriv):
-    """Uniform knots: Horner's rule on the shared cardinal pieces, in place."""
+    """Uniform knots: the shared cardinal pieces applied to the powers of the local coordinate
+    in one matmul (values) and one more (derivatives)."""
     c, g0, ih = cardinal  # c: (power p, basis r)
     M = grid.shape[1]
     pos = (x - g0) * ih
@@ -302,18 +303,12 @@ def _cardinal_local(x, grid, k, cardinal, deriv):
     v = pos.sub_(sf)
     if ok[0] is not None:
         v = v.clamp_(0, 1)  # masked points: evaluate at the nearest end, never overflow
-    cs = c.tolist()
-    vals = x.new_empty((k + 1, *x.shape))
-    dvals = x.new_empty((k + 1, *x.shape)) if deriv else None
-    for r in range(k + 1):
-        val = vals[r].fill_(cs[k][r])
-        for p in range(k - 1, -1, -1):
-            val.mul_(v).add_(cs[p][r])
-        if deriv:
-            dv = dvals[r].fill_(k * cs[k][r])
-            for p in range(k - 1, 0, -1):
-                dv.mul_(v).add_(p * cs[p][r])
-            dv.mul_(ih)
+    exps = torch.arange(k + 1, dtype=x.dtype, device=x.device).view(-1, 1)
+    V = v.reshape(1, -1).pow(exps)  # (power p, batch*in)
+    vals = (c.T @ V).view(k + 1, *x.shape)
+    dvals = None
+    if deriv:  # d/dv of sum_p c_pr v^p = sum_{p>=1} p c_pr v^(p-1)
+        dvals = ((c[1:] * exps[1:]).T @ V[:k]).view(k + 1, *x.shape).mul_(ih)
     first = sf.long() - k
     return first, _apply_masks(vals, ok), _apply_masks(dvals, ok) if deriv else None
 

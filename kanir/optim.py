@@ -100,16 +100,7 @@ class LBFGS:
                         S.pop(0), Y.pop(0), rho.pop(0)
                     S.append(s), Y.append(y), rho.append(1.0 / ys)
                     H = ys / float(y @ y)
-                q = -g.clone()
-                alpha = []
-                for s_i, y_i, r_i in zip(reversed(S), reversed(Y), reversed(rho)):
-                    a = r_i * float(s_i @ q)
-                    alpha.append(a)
-                    q.add_(y_i, alpha=-a)
-                d = q * H
-                for (s_i, y_i, r_i), a in zip(zip(S, Y, rho), reversed(alpha)):
-                    b = r_i * float(y_i @ d)
-                    d.add_(s_i, alpha=a - b)
+                d = _two_loop(g, S, Y, rho, H)
             prev_g, prev_loss = g.clone(), loss
             t = min(1.0, 1.0 / float(g.abs().sum())) * o["lr"] if st["n_iter"] == 1 else o["lr"]
             gtd = float(g @ d)
@@ -128,3 +119,26 @@ class LBFGS:
                 break
         st.update(d=d, t=t, H=H, prev_g=prev_g, prev_loss=prev_loss)
         return loss
+
+
+def _two_loop(g: torch.Tensor, S: list, Y: list, rho: list, H: float) -> torch.Tensor:
+    """The L-BFGS direction -H_k g by the two-loop recursion, with every dot product taken from
+    three small matrix products (S Y^T, S g, Y q) and the scalar recursions done on the host:
+    about ten kernels and three transfers instead of 4m kernels and 2m transfers for history m
+    (the recursion's arithmetic is unchanged; only the order of the sums differs)."""
+    if not S:
+        return -g * H
+    m = len(S)
+    Sm, Ym = torch.stack(S), torch.stack(Y)  # (m, n), oldest first
+    SY = (Sm @ Ym.T).tolist()  # SY[i][j] = s_i . y_j
+    sg = (Sm @ g).tolist()
+    a = [0.0] * m
+    for i in range(m - 1, -1, -1):  # newest first: q = -g - sum_{j > i} a_j y_j
+        a[i] = rho[i] * (-sg[i] - sum(a[j] * SY[i][j] for j in range(i + 1, m)))
+    q = torch.addmv(g, Ym.T, g.new_tensor(a), alpha=-1.0, beta=-1.0)  # -g - Y^T a
+    yq = (Ym @ q).tolist()
+    c = [0.0] * m  # c_i = a_i - b_i
+    for i in range(m):  # oldest first: r = H q + sum_{j < i} c_j s_j
+        b = rho[i] * (H * yq[i] + sum(c[j] * SY[j][i] for j in range(i)))
+        c[i] = a[i] - b
+    return torch.addmv(q, Sm.T, g.new_tensor(c), beta=H)

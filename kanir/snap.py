@@ -52,8 +52,9 @@ def _make_table(items: Iterable[tuple[sympy.Expr, int]]) -> _Table:
 @lru_cache(maxsize=1)
 def default_table() -> _Table:
     """Non-negative candidates: integers ≤ 100, p/q with q ≤ 12, and p/q·K for K in π, e, √2,
-    √3, ln 2, 1/π, 1/e (p, q ≤ 12). Ranks: small integers 0, other integers 1, p/q 2 (q ≤ 4) or
-    3, K alone 4, K·n or K/n 5, other K·p/q 6."""
+    √3, ln 2, 1/π, 1/e with K·n, K/n (n ≤ 12) or p, q ≤ 4. Ranks: small integers 0, other
+    integers 1, p/q 2 (q ≤ 4) or 3, K alone 4, K·n or K/n 5, other K·p/q 6. Multiples such as
+    5e/9 are left out: with them almost any loose constant found a "simple" value."""
     items: list[tuple[sympy.Expr, int]] = [(sympy.Integer(n), 0 if n <= 12 else 1)
                                            for n in range(101)]
     for q in range(2, 13):
@@ -65,7 +66,7 @@ def default_table() -> _Table:
         for q in range(1, 13):
             for p in range(1, 13):
                 fr = Fraction(p, q)
-                if fr.denominator != q:
+                if fr.denominator != q or (1 not in (p, q) and max(p, q) > 4):
                     continue
                 rank = 4 if fr == 1 else 5 if 1 in (p, q) else 6
                 items.append((sympy.Rational(p, q) * k, rank))

@@ -100,3 +100,21 @@ def test_snap_params_is_deterministic_and_validates():
         snap_params("x^2", [1.0, 0.0, float("nan"), 0.0], x, y)
     with pytest.raises(DataError):
         snap_params("x^2", [1.0, 0.0, 1.0, 0.0], x, y[:10])
+
+
+def test_constant_multiples_are_limited_to_plausible_ones():
+    """π/2, 3π/4, 2e, e/7 snap; 5e/9 or 7π/11 do not (with them almost any loose constant found
+    a 'simple' value, as the Feynman runs showed)."""
+    import math
+
+    import sympy
+
+    from kanir.snap import snap_value
+
+    assert snap_value(math.pi / 2) == sympy.pi / 2
+    assert snap_value(3 * math.pi / 4) == 3 * sympy.pi / 4
+    assert snap_value(2 * math.e) == 2 * sympy.E
+    assert snap_value(math.e / 7) == sympy.E / 7
+    for v in (5 * math.e / 9, 7 * math.pi / 11):
+        got = snap_value(v)
+        assert got is None or not got.has(sympy.E, sympy.pi), (v, got)

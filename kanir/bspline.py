@@ -271,14 +271,17 @@ def find_span(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     return torch.searchsorted(grid.contiguous(), xt, right=True).T.contiguous() - 1
 
 
-def _masks(span: torch.Tensor, k: int, M: int, dtype) -> list:
+def _masks(span: torch.Tensor, k: int, M: int, dtype, build: bool = True) -> list | None:
     """Per local basis r, 1 where basis span-k+r exists and x is inside [t_0, t_{M-1}), i.e.
     k-r <= span <= M-2-r; all None (no masking) when every span is in [k, M-2-k], checked on CPU
-    only (elsewhere it would cost a device sync)."""
+    only (elsewhere it would cost a device sync). ``build=False``: None instead of building
+    masks (the caller has a mask-free path)."""
     if span.device.type == "cpu" and span.numel():
         lo, hi = torch.aminmax(span)
         if float(lo) >= k and float(hi) <= M - 2 - k:
             return [None] * (k + 1)
+    if not build:
+        return None
     return [((span >= k - r) & (span <= M - 2 - r)).to(dtype) for r in range(k + 1)]
 
 
@@ -297,7 +300,9 @@ def _cardinal_local(x, grid, k, cardinal, deriv):
     M = grid.shape[1]
     pos = (x - g0) * ih
     sf = torch.floor(pos)
-    ok = _masks(sf, k, M, x.dtype)
+    ok = _masks(sf, k, M, x.dtype, build=x.device.type != "cpu")
+    if ok is None:  # points near or past the ends: the gathered tables need no masks there
+        return _table_local(x, grid, k, deriv)
     if ok[0] is not None:
         sf = sf.clamp_(0, M - 2)
     v = pos.sub_(sf)

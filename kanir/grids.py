@@ -82,12 +82,14 @@ def update_layer_grid(layer: KANLayer, x: torch.Tensor, grid_eps: float = 0.02,
 def update_grid(module: KANModule, x: torch.Tensor, grid_eps: float = 0.02) -> None:
     """Adapt every layer's grid to the activations of x, keeping the learned functions (in place)."""
     h = x
-    for layer in module.layers:
+    last = len(module.layers) - 1
+    for n, layer in enumerate(module.layers):
         if layer._any_spline:
             grid, coef = update_layer_grid(layer, h, grid_eps)
             layer.grid.copy_(grid)
             layer.coef.copy_(coef)
-        h = layer(h)
+        if n < last:  # the last layer's output feeds no grid
+            h = layer(h)
 
 
 @torch.no_grad()

@@ -244,23 +244,25 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
                 optimizer.zero_grad()
                 pred, inputs = forward_collect(module, xb, first, edge_std=use_reg)
                 loss = loss_fn(pred, yb)
-                reg = regularizer(module, inputs, lamb_l1, lamb_entropy, lamb_coef,
-                                  lamb_coefdiff) if use_reg else loss.new_zeros(())
-                obj = loss + lamb * reg
+                if use_reg:
+                    reg = regularizer(module, inputs, lamb_l1, lamb_entropy, lamb_coef,
+                                      lamb_coefdiff)
+                    obj = loss + lamb * reg
+                else:
+                    reg = obj = loss
                 if obj.requires_grad:
                     obj.backward()
                 else:  # nothing trainable reaches the output (all edges removed or constant)
                     state["frozen"] = True
-                state["loss"], state["reg"] = loss.detach(), reg.detach()
+                state["loss"], state["reg"] = loss.detach(), reg.detach() if use_reg else None
                 return obj
 
-            snapshot = [p.detach().clone() for p in params]
+            with torch.no_grad():
+                snapshot = torch._foreach_mul(params, 1.0)  # copies, one kernel
             optimizer.step(closure)
-            if not all(bool(torch.isfinite(p).all()) for p in params) or not math.isfinite(
-                    float(state["loss"])):
+            if not _all_finite(params) or not math.isfinite(float(state["loss"])):
                 with torch.no_grad():
-                    for p, s in zip(params, snapshot):
-                        p.copy_(s)
+                    torch._foreach_copy_(params, snapshot)
                 warnings.warn(f"fit stopped at step {step}: the loss or parameters became NaN/inf; "
                               "parameters restored to the previous step (try a smaller lr, "
                               "singularity_avoiding=True, or check the data)", stacklevel=3)
@@ -281,7 +283,7 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
                 else:
                     hist["train_rmse"].append(float(torch.sqrt(_mse(pred_tr, y_tr))))
                     hist["test_rmse"].append(float(torch.sqrt(_mse(pred_te, data["test_label"]))))
-                hist["reg"].append(float(state["reg"]))
+                hist["reg"].append(float(state["reg"]) if use_reg else 0.0)
                 for m in metrics:
                     hist[getattr(m, "__name__", str(m))].append(float(m()))
             if state.get("frozen"):
@@ -296,6 +298,11 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
     finally:
         module.set_singularity_avoiding(False)
     return hist
+
+
+def _all_finite(params) -> bool:
+    """Every entry of every parameter finite, with one host transfer."""
+    return bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
 
 
 def _progress(steps: int, show: bool):

@@ -214,6 +214,9 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
     bs = n if batch == -1 or batch > n else int(batch)
     gen = torch.Generator().manual_seed(int(seed))
     params = [p for p in module.parameters() if p.requires_grad]
+    if not params:
+        raise KanirError("fit: the model has no trainable parameters (every parameter has "
+                         "requires_grad=False)")
     if opt == "Adam":
         optimizer = torch.optim.Adam(params, lr=lr)
     else:

@@ -158,3 +158,14 @@ def test_fused_spline_output_and_edge_std_match_the_plain_formulas_to_second_ord
         out, std = layer.forward_with_std(xd, local)
         assert torch.allclose(out, layer(xd), atol=1e-13)
         assert torch.allclose(std, layer.spline_edge_std(xd), atol=1e-13)
+
+
+def test_fit_with_every_parameter_frozen_is_a_clear_error():
+    from kanir.errors import KanirError
+
+    ds = create_dataset(lambda x: x[:, [0]], n_var=1, train_num=50, seed=0)
+    m = kanir.KAN(width=[1, 1], grid=3, seed=0)
+    for p in m.net.parameters():
+        p.requires_grad_(False)
+    with pytest.raises(KanirError, match="no trainable parameters"):
+        m.fit(ds, steps=2, progress=False)

@@ -226,7 +226,9 @@ def test_autodiff_engines_agree():
     def fn(z):
         return net(z)[:, 0]
 
-    a, b = km._derivs_graph(fn, x, 3), km._derivs_func(fn, x, 3)
+    from kanir.derivatives import _derivs_func, _derivs_graph
+
+    a, b = _derivs_graph(fn, x, 3), _derivs_func(fn, x, 3)
     for u, w in zip(a, b):
         torch.testing.assert_close(u, w, rtol=1e-10, atol=1e-12)
 

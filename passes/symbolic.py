@@ -343,12 +343,17 @@ def unfix_symbolic(graph: KanGraph, l: int, i: int, j: int) -> KanGraph:
                         f"{'absent' if act is None else 'built symbolic'}); use fix_symbolic to "
                         "change its function or remove_edge to drop it")
     h = graph.copy()
+    h.set_edge(l, i, j, _spline_again(act))
+    return h.check()
+
+
+def _spline_again(act):
+    """A copy of ``act`` with its spline active again and its symbolic part dropped."""
     new = act.copy()
     new.spline.active = True
     new.symbolic = None
     new.meta.pop("exact", None)
-    h.set_edge(l, i, j, new)
-    return h.check()
+    return new
 
 
 def unfix(graph: KanGraph) -> KanGraph:
@@ -358,11 +363,7 @@ def unfix(graph: KanGraph) -> KanGraph:
     h = graph.copy()
     for l, i, j, act in graph.act_edges():
         if act.spline is not None and (act.symbolic is not None or not act.spline.active):
-            new = act.copy()
-            new.spline.active = True
-            new.symbolic = None
-            new.meta.pop("exact", None)
-            h.set_edge(l, i, j, new)
+            h.set_edge(l, i, j, _spline_again(act))
     return h.check()
 
 

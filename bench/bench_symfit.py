@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -43,14 +42,8 @@ def timeit(fn, repeat: int) -> tuple[float, float, float]:
     CPU time is less sensitive to other processes on a shared machine; with several torch threads
     it adds up their time (spin-waits included).
     """
-    fn()  # warm-up (rule cache, allocator)
-    walls, cpus = [], []
-    for _ in range(repeat):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - t0)
-        cpus.append(time.process_time() - c0)
-    return min(walls), statistics.median(walls), min(cpus)
+    t = common.time_calls(fn, repeat, warmup=1)  # the warm-up fills the rule cache
+    return min(t["wall"]), statistics.median(t["wall"]), min(t["cpu"])
 
 
 TRUE_FUNS = ["sin", "x^2", "exp", "x", "tanh", "cos"]  # edge e is TRUE_FUNS[e % 6]

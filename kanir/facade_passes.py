@@ -55,7 +55,8 @@ class PassMethods:
         loss = info.pop("loss", None)
         self._versions.record(self.net, lift, op, loss, **info)
 
-    def _apply(self, graph, op: str, **info):
+    def _commit_graph(self, graph, op: str, **info):
+        """Put a pass result into this model and record the change (not nn.Module._apply)."""
         self.set_graph(graph)
         self._after_change(op, **info)
         return self
@@ -76,20 +77,20 @@ class PassMethods:
         keeping the function, trained splines included; returns self."""
         g = _exp.expand_width(self.graph, layer_id, n_added_nodes, "sum" if sum_bool else "mult",
                               mult_arity)
-        return self._apply(g, "expand_width", layer=layer_id, n=n_added_nodes,
+        return self._commit_graph(g, "expand_width", layer=layer_id, n=n_added_nodes,
                            kind="sum" if sum_bool else "mult")
 
     def expand_depth(self, layer_id: int | None = None):
         """Insert an identity layer after node layer ``layer_id`` (default: after the outputs);
         the function is unchanged; returns self."""
-        return self._apply(_exp.expand_depth(self.graph, layer_id), "expand_depth",
+        return self._commit_graph(_exp.expand_depth(self.graph, layer_id), "expand_depth",
                            layer=layer_id)
 
     def perturb(self, mag: float = 0.1, mode: str = "non-intrusive", seed: int = 0):
         """Make zero-function edges trainable (see :func:`kanir.passes.expand.perturb` for the
         modes 'non-intrusive', 'minimal', 'all'); returns self."""
         x = self.cache_x if mode == "non-intrusive" else None
-        return self._apply(_exp.perturb(self.graph, mag, mode, seed, x), "perturb", mode=mode,
+        return self._commit_graph(_exp.perturb(self.graph, mag, mode, seed, x), "perturb", mode=mode,
                            mag=mag)
 
     # ------------------------------------------------------------------ structure from knowledge
@@ -97,7 +98,7 @@ class PassMethods:
         """pykan's ``module(start_layer, chain)``: cut the module described by ``chain`` (e.g.
         ``"[0,1]->[0,1]->[0,1]->[0]"``) off from the rest; the cut edges stay zero through
         training. Returns self. (The torch module itself is ``model.net``.)"""
-        return self._apply(_mod.module(self.graph, start_layer, chain), "module",
+        return self._commit_graph(_mod.module(self.graph, start_layer, chain), "module",
                            start_layer=start_layer, chain=chain)
 
     impose_module = module  # the name used before the torch module moved to ``model.net``
@@ -167,7 +168,7 @@ class PassMethods:
         """Remove hidden nodes scoring at most ``node_th``, then edges scoring at most
         ``edge_th`` (scores on ``x``, default the last training inputs); returns self."""
         g = _prune.prune(self.graph, self._data(x, "prune"), node_th, edge_th)
-        return self._apply(g, "prune", node_th=node_th, edge_th=edge_th)
+        return self._commit_graph(g, "prune", node_th=node_th, edge_th=edge_th)
 
     def prune_node(self, threshold: float = 1e-2, mode: str = "auto", active_neurons_id=None,
                    x=None):
@@ -181,12 +182,12 @@ class PassMethods:
         keep = active_neurons_id if mode == "manual" else None
         xs = None if keep is not None and x is None else self._data(x, "prune_node")
         g = _prune.prune_node(self.graph, threshold, xs, keep)
-        return self._apply(g, "prune_node", threshold=threshold)
+        return self._commit_graph(g, "prune_node", threshold=threshold)
 
     def prune_edge(self, threshold: float = 3e-2, x=None):
         """Remove edges scoring at most ``threshold``; returns self."""
         g = _prune.prune_edge(self.graph, threshold, self._data(x, "prune_edge"))
-        return self._apply(g, "prune_edge", threshold=threshold)
+        return self._commit_graph(g, "prune_edge", threshold=threshold)
 
     def prune_input(self, threshold: float = 1e-2, active_inputs=None, top_k: int | None = None,
                     x=None):
@@ -198,7 +199,7 @@ class PassMethods:
         before = self.input_names
         xs = self._data(x, "prune_input") if active_inputs is None else None
         g = _prune.prune_input(self.graph, threshold, xs, top_k, active_inputs)
-        self._apply(g, "prune_input", kept=g.input_names)
+        self._commit_graph(g, "prune_input", kept=g.input_names)
         if self.cache_x is not None and self.cache_x.shape[1] == len(before):
             cols = [before.index(n) for n in g.input_names]
             self.cache_x = self.cache_x[:, cols]
@@ -206,18 +207,18 @@ class PassMethods:
 
     def remove_edge(self, l: int, i: int, j: int):
         """Remove activation edge (l, i, j) (it becomes the zero function); returns self."""
-        return self._apply(_prune.remove_edge(self.graph, l, i, j), "remove_edge", edge=[l, i, j])
+        return self._commit_graph(_prune.remove_edge(self.graph, l, i, j), "remove_edge", edge=[l, i, j])
 
     def remove_node(self, l: int, i: int):
         """Remove hidden node (l, i) with its subnodes and edges; returns self."""
-        return self._apply(_prune.remove_node(self.graph, l, i), "remove_node", node=[l, i])
+        return self._commit_graph(_prune.remove_node(self.graph, l, i), "remove_node", node=[l, i])
 
     # ------------------------------------------------------------------ layout
     def auto_swap(self, x=None):
         """Reorder hidden nodes to minimise the connection cost (edge score x distance); the
         function is unchanged; returns self."""
         g = _swap.auto_swap(self.graph, self._data(x, "auto_swap"))
-        return self._apply(g, "auto_swap")
+        return self._commit_graph(g, "auto_swap")
 
     def connection_cost(self, x=None) -> float:
         """Sum of edge score x |position distance| for the current layout."""

@@ -19,6 +19,7 @@ from kanir.backends.torch import KANModule, lift, lower, torch_dtype
 
 from .errors import DataError, KanirError
 from .facade_passes import PassMethods
+from .facade_pykan import PykanMethods
 from .facade_symbolic import SymbolicMethods
 from .graph import KanGraph
 from .grids import refine as _refine
@@ -32,7 +33,7 @@ def _default_device():
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-class KAN(PassMethods, SymbolicMethods, nn.Module):
+class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
     """A Kolmogorov-Arnold Network (MultKAN): ``KAN(width=[2, 5, 1], grid=5, k=3, seed=0)``.
 
     ``width`` as pykan writes it (``[2, [0, 1], 1]`` puts one mult node in the hidden layer);

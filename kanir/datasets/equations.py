@@ -97,7 +97,8 @@ def _index_of(name) -> int:
             return table[key]
     if key.lower() in by_lower:
         return by_lower[key.lower()]
-    close = difflib.get_close_matches(key, [*by_name, *by_pykan_name], n=3, cutoff=0.6)
+    known = list(dict.fromkeys([*by_name, *by_pykan_name]))  # most names are in both tables
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else (
         "; names look like 'I.6.2a', 'II.11.27', 'III.4.33' or 'test_1' (pykan's names and "
         "ids 1-120 work too)")

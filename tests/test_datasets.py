@@ -91,6 +91,7 @@ def test_known_equations_are_as_the_ai_feynman_csv_writes_them():
     ("I.6.20a", "I.6.2a"),       # pykan's name (the CSV drops the trailing 0)
     ("I.6.20", "I.6.2"),
     (1, "I.6.2a"),               # pykan's integer id
+    (np.int64(3), "I.6.2b"),
     (22, "I.18.12"),
     (60, "II.10.9"),
     ("I.10.9", "II.10.9"),       # pykan's label for II.10.9

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -83,9 +84,9 @@ def feynman(name: str | int | None = None):
 
 def _index_of(name) -> int:
     by_name, by_pykan_name, by_lower = _names()
-    if isinstance(name, int) and not isinstance(name, bool):
+    if isinstance(name, numbers.Integral) and not isinstance(name, bool):  # numpy ints too
         if 1 <= name <= len(_table()):
-            return _pykan_ids()[name]
+            return _pykan_ids()[int(name)]
         raise DatasetError(f"there is no Feynman equation with pykan id {name}; ids run from 1 to "
                            f"{len(_table())}")
     if not isinstance(name, str):

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_compile.py [--quick] [--out bench/results/compile.md]
 
-On the 120 Feynman equations (../shared/feynman.json): how many each compiles correctly (float64
+On the 120 Feynman equations (kanir.datasets.feynman()): how many each compiles correctly (float64
 model within 1e-9 relative error of the formula on 1000 random points inside the ranges, error
 relative to max(|y|, 1e-6 max|y|)), total compile time, and edges / width / depth per equation.
 On a seeded corpus of random formulas from the grammar (tests/formula_strategies.py, variables in
@@ -16,7 +16,6 @@ functions under "child tasks" run inside those children and import sympy/kanir/k
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -24,7 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 THIS = Path(__file__).resolve()
-FEYNMAN = common.ROOT.parent / "shared" / "feynman.json"
 N_POINTS = 1000
 TOL = 1e-9
 
@@ -154,10 +152,11 @@ def pykan_task(items: list, n_points: int = N_POINTS, seed: int = 0) -> dict:
 
 # ====================================================================== inputs
 def feynman_items() -> list:
-    eqs = json.loads(FEYNMAN.read_text())
-    return [{"name": e["name"], "formula": e["formula"],
-             "variables": [v["name"] for v in e["variables"]],
-             "ranges": [[v["low"], v["high"]] for v in e["variables"]]} for e in eqs]
+    """The 120 equations shipped with kanir (imported here: the pykan children never call this)."""
+    from kanir.datasets import feynman
+
+    return [{"name": e.name, "formula": e.formula, "variables": list(e.variables),
+             "ranges": [list(r) for r in e.ranges]} for e in feynman()]
 
 
 def corpus_items(n: int) -> list:

@@ -12,7 +12,7 @@
 (2) pykan's tutorial pipeline on exp(sin(πx)+y²): [2,5,1], fit(lamb=0.001) → prune → fit →
     refine(10) → fit → auto_symbolic → fit → formula, timed as a whole, with the recovered
     formula judged exact or not; seeds 0, 1, 2 on both, the speed-up is that of the medians.
-(3) Exact recovery over Feynman equations (../shared/feynman.json) with 1–3 variables, simplest
+(3) Exact recovery over Feynman equations (kanir.datasets.feynman()) with 1–3 variables, simplest
     formulas first: the same pipeline on both (width [n,[0,1]]: one n-ary mult node as the
     output, i.e. a product of sums of univariate functions, for n ≥ 2, and [1,1] for n = 1;
     grid 5; lamb 0.001; the 14-function ``PHYSICS_LIB``; float64), seeds 0..S-1, an equation counting
@@ -40,7 +40,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 THIS = Path(__file__).resolve()
-FEYNMAN = common.ROOT.parent / "shared" / "feynman.json"
 LIB4 = ["x", "x^2", "sin", "exp"]
 TUTORIAL_LIB = ["x", "x^2", "x^3", "x^4", "exp", "log", "sqrt", "tanh", "sin", "abs"]
 TUTORIAL = "exp(sin(pi*x_1) + x_2**2)"
@@ -250,17 +249,21 @@ def judge(formula: str | None, truth: str, names: list[str], ranges: list, seed:
 
 # ====================================================================== driver
 def feynman_set(n: int) -> list[dict]:
-    """The n simplest Feynman equations with 1-3 variables (by sympy operation count)."""
+    """The n simplest Feynman equations with 1-3 variables (by sympy operation count), as rows
+    ``{"name", "formula", "variables": [{"name", "low", "high"}, ...]}``."""
     import sympy
 
-    rows = json.loads(FEYNMAN.read_text())
+    from kanir.datasets import feynman
+
     picked = []
-    for e in rows:
-        names = [v["name"] for v in e["variables"]]
-        if not 1 <= len(names) <= 3:
+    for e in feynman():
+        if not 1 <= e.n_var <= 3:
             continue
-        expr = sympy.parse_expr(e["formula"], local_dict={v: sympy.Symbol(v) for v in names})
-        picked.append((sympy.count_ops(expr), len(names), e["name"], e))
+        row = {"name": e.name, "formula": e.formula,
+               "variables": [{"name": v, "low": lo, "high": hi}
+                             for v, (lo, hi) in zip(e.variables, e.ranges)]}
+        expr = sympy.parse_expr(e.formula, local_dict={v: sympy.Symbol(v) for v in e.variables})
+        picked.append((sympy.count_ops(expr), e.n_var, e.name, row))
     picked.sort(key=lambda r: r[:3])
     return [r[3] for r in picked[:n]]
 

@@ -28,14 +28,16 @@ _LAZY = {
     "kanpiler": ("kanir.compiler", "kanpiler"),
     "to_sympy": ("kanir.backends.sympy", "to_sympy"),
     "to_dot": ("kanir.backends.graphviz", "to_dot"),
+    "datasets": ("kanir.datasets", None),  # a submodule: the Feynman equations
 }
 
 
 def __getattr__(name):
-    """Import the compiler, sympy/graphviz backends and tree converter on first use."""
+    """Import the compiler, sympy/graphviz backends and datasets on first use."""
     if name in _LAZY:
         import importlib
 
         mod, attr = _LAZY[name]
-        return getattr(importlib.import_module(mod), attr)
+        module = importlib.import_module(mod)
+        return module if attr is None else getattr(module, attr)
     raise AttributeError(f"module 'kanir' has no attribute {name!r}")

@@ -42,7 +42,6 @@ def test_judge_reports_r2_for_approximate_formulas():
     assert not r["exact"] and 0.99 < r["r2"] < 1.0 and "float" in r["how"]
 
 
-@pytest.mark.skipif(not bench_symbolic.FEYNMAN.exists(), reason="shared/feynman.json is not present")
 def test_feynman_set_is_the_simplest_first_and_widths_put_the_product_last():
     eqs = bench_symbolic.feynman_set(20)
     assert len(eqs) == 20 and eqs[0]["name"] == "I.12.1"

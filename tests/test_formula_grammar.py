@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
-from pathlib import Path
 
 import mpmath
 import pytest
@@ -16,6 +14,7 @@ from hypothesis import strategies as st
 from sympy.parsing.sympy_parser import convert_xor, rationalize, standard_transformations
 from sympy.printing.str import StrPrinter
 
+from kanir.datasets import feynman
 from kanir.errors import FormulaError, KanirError
 from kanir.grammar.formula import (
     Formula,
@@ -27,7 +26,6 @@ from kanir.grammar.formula import (
 
 S = sympy.Symbol
 x, y, z, a, b, c, v, m0 = (S(n) for n in ("x", "y", "z", "a", "b", "c", "v", "m0"))
-FEYNMAN = Path(__file__).resolve().parents[2] / "shared" / "feynman.json"
 PROPERTY = settings(max_examples=150, deadline=None)
 
 # ------------------------------------------------------------------------------ valid formulas
@@ -455,21 +453,13 @@ def test_garbage_parses_or_raises_formula_error(text):
 # -------------------------------------------------------------------------- the Feynman corpus
 
 
-def _feynman_rows():
-    return json.loads(FEYNMAN.read_text()) if FEYNMAN.exists() else []
-
-
-@pytest.mark.skipif(not FEYNMAN.exists(), reason="shared/feynman.json is not present")
-@pytest.mark.parametrize("row", _feynman_rows(), ids=lambda row: row["name"])
-def test_feynman_formulas_parse_like_sympy(row):
-    names = [var["name"] for var in row["variables"]]
-    f = parse_formula(row["formula"], variables=names)
-    reference = sympy.parse_expr(row["formula"], local_dict={n: S(n) for n in names})
+@pytest.mark.parametrize("eq", feynman(), ids=lambda eq: eq.name)
+def test_feynman_formulas_parse_like_sympy(eq):
+    f = parse_formula(eq.formula, variables=list(eq.variables))
+    reference = sympy.parse_expr(eq.formula, local_dict={n: S(n) for n in eq.variables})
     assert f.expr == reference
-    assert f.variables == tuple(S(n) for n in names)
+    assert f.variables == tuple(S(n) for n in eq.variables)
 
 
 def test_feynman_corpus_is_complete():
-    if not FEYNMAN.exists():
-        pytest.skip("shared/feynman.json is not present")
-    assert len(_feynman_rows()) == 120
+    assert len(feynman()) == 120

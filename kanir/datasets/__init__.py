@@ -1,0 +1,9 @@
+"""Benchmark data shipped with kanir: the 120 AI Feynman equations (Udrescu & Tegmark 2020) with
+names, formulas, variables and ranges, datasets sampled from them, and pykan's
+``get_feynman_dataset``. Nothing here reads files outside the installed package.
+"""
+
+from .equations import DatasetError, FeynmanEquation, feynman
+from .sampling import feynman_dataset, get_feynman_dataset
+
+__all__ = ["DatasetError", "FeynmanEquation", "feynman", "feynman_dataset", "get_feynman_dataset"]

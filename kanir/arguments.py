@@ -72,9 +72,9 @@ def as_float(v, name: str, low: float | None = None, high: float | None = None,
     if not math.isfinite(v):
         raise ArgumentError(f"{name} must be a finite number, got {v}")
     if low is not None and (v <= low if low_open else v < low):
-        raise ArgumentError(f"{name} must be {'>' if low_open else '>='} {low}, got {v}")
+        raise ArgumentError(f"{name} must be {'>' if low_open else '>='} {low:g}, got {v:g}")
     if high is not None and v > high:
-        raise ArgumentError(f"{name} must be <= {high}, got {v}")
+        raise ArgumentError(f"{name} must be <= {high:g}, got {v:g}")
     return v
 
 

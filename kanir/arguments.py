@@ -111,7 +111,7 @@ def as_device(device) -> torch.device:
 
 def as_range(v, name: str) -> tuple[float, float]:
     """(low, high), finite, low < high."""
-    if isinstance(v, str | bytes) or not isinstance(v, Sequence | torch.Tensor) or len(v) != 2:
+    if isinstance(v, str | bytes) or not hasattr(v, "__len__") or len(v) != 2:
         raise ArgumentError(f"{name} must be (low, high), got {v!r}")
     lo, hi = (as_float(x, name) for x in v)
     if not lo < hi:

@@ -72,26 +72,26 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
                  output_names=None, dtype=torch.float32, versions=True,
                  _module: KANModule | None = None):
         super().__init__()
-        a = check_init_args(width, grid, k, mult_arity, noise_scale, scale_base_mu,
-                            scale_base_sigma, base_fun, symbolic_enabled, affine_trainable,
-                            grid_eps, grid_range, sp_trainable, sb_trainable, seed, save_act,
-                            sparse_init, auto_save, first_init, ckpt_path, state_id, round,
-                            device, input_names, output_names, dtype, versions,
-                            build=_module is None)
+        args = check_init_args(width, grid, k, mult_arity, noise_scale, scale_base_mu,
+                               scale_base_sigma, base_fun, symbolic_enabled, affine_trainable,
+                               grid_eps, grid_range, sp_trainable, sb_trainable, seed, save_act,
+                               sparse_init, auto_save, first_init, ckpt_path, state_id, round,
+                               device, input_names, output_names, dtype, versions,
+                               build=_module is None)
         if _module is None:
-            _module = init_module(a["width"], None, a["grid"], a["k"], a["seed"],
-                                  a["noise_scale"], a["base_fun"], a["grid_range"],
-                                  a["sparse_init"], a["input_names"], a["output_names"],
-                                  a["dtype"], a["scale_base_mu"], a["scale_base_sigma"])
-        self.grid_eps = a["grid_eps"]
-        self._trainable = (a["affine_trainable"], a["sp_trainable"], a["sb_trainable"])
+            _module = init_module(args["width"], None, args["grid"], args["k"], args["seed"],
+                                  args["noise_scale"], args["base_fun"], args["grid_range"],
+                                  args["sparse_init"], args["input_names"], args["output_names"],
+                                  args["dtype"], args["scale_base_mu"], args["scale_base_sigma"])
+        self.grid_eps = args["grid_eps"]
+        self._trainable = (args["affine_trainable"], args["sp_trainable"], args["sb_trainable"])
         if self._trainable != (False, True, True):
             set_trainable(_module, *self._trainable)
-        if a["save_act"] is not None:
-            _module.set_keep_acts(a["save_act"])
-        self.net = _module.to(a["device"] or _default_device())
+        if args["save_act"] is not None:
+            _module.set_keep_acts(args["save_act"])
+        self.net = _module.to(args["device"] or _default_device())
         self.register_buffer("cache_x", None, persistent=False)
-        self._init_extensions(a["versions"])
+        self._init_extensions(args["versions"])
 
     # ------------------------------------------------------------------ IR bridge
     @property

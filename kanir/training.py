@@ -264,16 +264,16 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
     the progress bar. ``save_fig=True`` is refused (kanir writes no per-step figures). Every
     argument is checked first; a bad one is an ArgumentError naming it.
     """
-    a = check_fit_args(opt, steps, log, lamb, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff,
-                       update_grid_, grid_update_num, loss_fn, lr, start_grid_update_step,
-                       stop_grid_update_step, batch, metrics, singularity_avoiding, y_th,
-                       grid_eps, progress, seed, reg_metric, display_metrics, save_fig,
-                       save_fig_freq)
-    opt, steps, log, lamb, lr, batch, metrics = (a[k] for k in ("opt", "steps", "log", "lamb",
-                                                               "lr", "batch", "metrics"))
+    opts = check_fit_args(opt, steps, log, lamb, lamb_l1, lamb_entropy, lamb_coef,
+                          lamb_coefdiff, update_grid_, grid_update_num, loss_fn, lr,
+                          start_grid_update_step, stop_grid_update_step, batch, metrics,
+                          singularity_avoiding, y_th, grid_eps, progress, seed, reg_metric,
+                          display_metrics, save_fig, save_fig_freq)
+    opt, steps, log, lamb, lr, batch, metrics = (
+        opts[k] for k in ("opt", "steps", "log", "lamb", "lr", "batch", "metrics"))
     lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff = (
-        a[k] for k in ("lamb_l1", "lamb_entropy", "lamb_coef", "lamb_coefdiff"))
-    normalized = a["reg_metric"] == "edge_forward_spline_n"
+        opts[k] for k in ("lamb_l1", "lamb_entropy", "lamb_coef", "lamb_coefdiff"))
+    normalized = opts["reg_metric"] == "edge_forward_spline_n"
     if lamb > 0 and not normalized and any(bool((layer.mask_sym != 0).any())
                                            for layer in module.layers):
         raise ArgumentError("reg_metric='edge_forward_spline_u' with symbolic edges: pykan's "
@@ -284,7 +284,7 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
     x_tr, y_tr = data["train_input"], data["train_label"]
     n = x_tr.shape[0]
     bs = n if batch == -1 or batch > n else batch
-    gen = torch.Generator().manual_seed(a["seed"])
+    gen = torch.Generator().manual_seed(opts["seed"])
     params = [p for p in module.parameters() if p.requires_grad]
     if not params:
         raise KanirError("fit: the model has no trainable parameters (every parameter has "
@@ -293,29 +293,29 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
         optimizer = torch.optim.Adam(params, lr=lr)
     else:
         optimizer = LBFGS(params, lr=lr, history_size=10)
-    freq = max(1, int(a["stop_grid_update_step"] / a["grid_update_num"]))
-    start_grid, stop_grid, grid_eps = (a[k] for k in ("start_grid_update_step",
+    freq = max(1, int(opts["stop_grid_update_step"] / opts["grid_update_num"]))
+    start_grid, stop_grid, grid_eps = (opts[k] for k in ("start_grid_update_step",
                                                       "stop_grid_update_step", "grid_eps"))
     hist: dict = {"train_loss": [], "test_loss": [], "train_rmse": [], "test_rmse": [], "reg": []}
     for m in metrics:
         hist[getattr(m, "__name__", str(m))] = []
-    unknown = [d for d in a["display_metrics"] if d not in hist]
+    unknown = [d for d in opts["display_metrics"] if d not in hist]
     if unknown:
         raise ArgumentError(f"display_metrics {unknown} are not in the history; choose from "
                             f"{list(hist)}")
-    module.set_singularity_avoiding(a["singularity_avoiding"], a["y_th"])
+    module.set_singularity_avoiding(opts["singularity_avoiding"], opts["y_th"])
     use_reg = lamb > 0
     root = _Root()
     x_te = data["test_input"]
     small = (n + x_te.shape[0]) * x_tr.shape[1] <= 1 << 22
     x_eval = torch.cat([x_tr, x_te]) if small and x_te.device == x_tr.device else None
-    bar = _progress(steps, a["progress"])
+    bar = _progress(steps, opts["progress"])
     try:
         for step in bar:
             idx = torch.randperm(n, generator=gen)[:bs].to(x_tr.device) if bs < n else None
             xb = x_tr if idx is None else x_tr[idx]
             yb = y_tr if idx is None else y_tr[idx]
-            if (a["update_grid_"] and step % freq == 0 and step < stop_grid
+            if (opts["update_grid_"] and step % freq == 0 and step < stop_grid
                     and step >= start_grid):
                 update_grid(module, xb, grid_eps)
             state = {}
@@ -378,8 +378,8 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
                               "nothing to train", stacklevel=3)
                 hist["stopped_early"] = step
                 break
-            if a["progress"] and step % log == 0:
-                shown = a["display_metrics"] or ("train_loss", "test_loss", "reg")
+            if opts["progress"] and step % log == 0:
+                shown = opts["display_metrics"] or ("train_loss", "test_loss", "reg")
                 bar.set_description("|" + "".join(f" {k}: {hist[k][-1]:.2e} |" for k in shown))
     finally:
         module.set_singularity_avoiding(False)

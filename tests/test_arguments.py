@@ -314,3 +314,20 @@ def test_evaluate_returns_pykans_dict():
     assert m.evaluate(ds)["n_edge"] == 8
     with pytest.raises(KanirError, match="lacks"):
         m.evaluate({"train_input": ds["train_input"], "train_label": ds["train_label"]})
+
+
+def test_negative_custom_loss_gives_nan_history_with_a_warning():
+    ds = _data(dtype=torch.float64)
+    m = _kan(dtype=torch.float64)
+    with pytest.warns(UserWarning, match="loss_fn returned a negative value"):
+        hist = m.fit(ds, opt="Adam", lr=1e-4, steps=2, progress=False,
+                     loss_fn=lambda p, y: -torch.mean((p - y) ** 2))
+    assert all(math.isnan(v) for v in hist["train_loss"] + hist["test_loss"])
+    assert all(v > 0 for v in hist["train_rmse"] + hist["test_rmse"])
+
+
+def test_grid_range_as_numpy_array():
+    import numpy as np
+
+    m = _kan(grid_range=np.array([-2.0, 3.0]), grid=5, k=3)
+    assert m.graph.meta["grid_range"] == (-2.0, 3.0)

@@ -182,7 +182,7 @@ def check_fit_args(opt, steps, log, lamb, lamb_l1, lamb_entropy, lamb_coef, lamb
     if batch == 0:
         raise ArgumentError("batch must be -1 (full batch) or a positive integer, got 0")
     return {
-        "opt": opt, "steps": as_int(steps, "steps", 0), "log": as_int(log, "log", 1),
+        "opt": opt, "steps": as_int(steps, "steps", 0), "log": as_int(log, "log", 0),
         "lamb": as_float(lamb, "lamb", 0.0), "lamb_l1": as_float(lamb_l1, "lamb_l1", 0.0),
         "lamb_entropy": as_float(lamb_entropy, "lamb_entropy", 0.0),
         "lamb_coef": as_float(lamb_coef, "lamb_coef", 0.0),

@@ -261,8 +261,9 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
     batch, else a positive batch size. ``reg_metric``: ``'edge_forward_spline_n'`` (pykan's
     default: std of each spline edge over (std of its input + 0.1)) or
     ``'edge_forward_spline_u'`` (the std alone). ``display_metrics``: history names shown in
-    the progress bar. ``save_fig=True`` is refused (kanir writes no per-step figures). Every
-    argument is checked first; a bad one is an ArgumentError naming it.
+    the progress bar, updated every ``log`` steps (0: never). ``save_fig=True`` is refused
+    (kanir writes no per-step figures). Every argument is checked first; a bad one is an
+    ArgumentError naming it.
     """
     opts = check_fit_args(opt, steps, log, lamb, lamb_l1, lamb_entropy, lamb_coef,
                           lamb_coefdiff, update_grid_, grid_update_num, loss_fn, lr,
@@ -378,7 +379,7 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
                               "nothing to train", stacklevel=3)
                 hist["stopped_early"] = step
                 break
-            if opts["progress"] and step % log == 0:
+            if opts["progress"] and log and step % log == 0:
                 shown = opts["display_metrics"] or ("train_loss", "test_loss", "reg")
                 bar.set_description("|" + "".join(f" {k}: {hist[k][-1]:.2e} |" for k in shown))
     finally:

@@ -181,7 +181,7 @@ def test_pykan_flags_without_effect_are_accepted():
     ({"lamb_entropy": float("inf")}, "lamb_entropy must be a finite number"),
     ({"steps": -1}, "steps must be an integer >= 0"),
     ({"steps": 10.0}, "steps must be an integer"),
-    ({"log": 0}, "log must be an integer >= 1"),
+    ({"log": -1}, "log must be an integer >= 0"),
     ({"grid_update_num": 0}, "grid_update_num must be an integer >= 1"),
     ({"y_th": 0}, "y_th must be > 0"),
     ({"grid_eps": -0.1}, "grid_eps must be >= 0"),

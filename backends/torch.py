@@ -375,6 +375,7 @@ def _lower_layer(graph: KanGraph, l: int, n_in: int, out: LayerWidth, dtype) -> 
     return layer
 
 
+@torch.no_grad()
 def lift(module: KANModule) -> KanGraph:
     """Read a KANModule back into a layered KanGraph (exact values, arrays in the module dtype)."""
     widths = [LayerWidth(module.layers[0].n_in)] + [layer.out_width for layer in module.layers]

@@ -13,14 +13,15 @@ from .errors import KanirError
 from .graph import KanGraph
 from .kan import KAN, load
 from .library import register
-from .training import create_dataset
+from .training import create_dataset, create_dataset_from_data
 from .tree import tree  # eager: the submodule kanir.tree would otherwise shadow the function
 
 __version__ = "0.1.0"
 
 __all__ = [
     "KAN", "KANModule", "KanGraph", "Activation", "SplinePart", "SymbolicPart", "KanirError",
-    "create_dataset", "errors", "library", "lift", "load", "lower", "register", "to_torch", "tree",
+    "create_dataset", "create_dataset_from_data", "errors", "library", "lift", "load", "lower",
+    "register", "to_torch", "tree",
 ]
 
 _LAZY = {

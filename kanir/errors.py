@@ -34,3 +34,7 @@ class FormulaError(KanirError, ValueError):
 
 class PassError(KanirError, ValueError):
     """A graph pass got invalid arguments (unknown layer, node index, ...)."""
+
+
+class ArgumentError(KanirError, ValueError):
+    """An argument of a kanir function has the wrong type, range or value; the message names it."""

@@ -27,7 +27,7 @@ from kanir.passes import modules as _mod
 from kanir.passes import prune as _prune
 from kanir.passes import swap as _swap
 
-from .errors import KanirError
+from .errors import DataError, KanirError
 from .versions import VersionInfo, VersionStore, parse_label
 
 
@@ -105,8 +105,13 @@ class PassMethods:
 
     def augment_input(self, original_variables, auxiliary_variables, dataset: dict) -> dict:
         """Add inputs defined by formulas of the original ones and return the dataset with
-        those columns appended (the model changes in place, its function on the original
-        inputs does not). The new inputs' spline grids cover their training values."""
+        those columns in front, as pykan orders them (the model changes in place, its function
+        on the original inputs does not). The new inputs' spline grids cover their training
+        values; names are checked as input names are (distinct identifiers)."""
+        if not isinstance(dataset, dict) or "train_input" not in dataset:
+            raise DataError("augment_input needs a dataset dict with 'train_input' (and usually "
+                            "'test_input'), e.g. from kanir.create_dataset; for bare inputs use "
+                            "kanir.passes.augment.aux_values")
         vals = _aug.aux_values(dataset["train_input"], original_variables, auxiliary_variables)
         lo, hi = vals.min(axis=0), vals.max(axis=0)
         pad = np.where(hi - lo > 1e-12 * (1 + np.abs(hi)), 0.0, 0.5)
@@ -115,7 +120,7 @@ class PassMethods:
         new = _aug.augment_dataset(dataset, original_variables, auxiliary_variables)
         self.set_graph(g)
         self.cache_x = torch.as_tensor(new["train_input"]).to(self.device, self.dtype)
-        names = g.input_names[len(g.input_names) - len(vals[0]):]
+        names = g.input_names[:vals.shape[1]]
         self._after_change("augment_input", inputs=names)
         return new
 

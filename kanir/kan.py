@@ -17,15 +17,16 @@ from torch import nn
 
 from kanir.backends.torch import KANModule, lift, lower, torch_dtype
 
-from .errors import DataError, KanirError
+from .arguments import as_float, as_int
+from .errors import DataError
 from .facade_passes import PassMethods
 from .facade_pykan import PykanMethods
 from .facade_symbolic import SymbolicMethods
 from .graph import KanGraph
 from .grids import refine as _refine
-from .init import init_module
+from .init import check_init_args, init_module, set_trainable
 from .io import load_graph, save_graph
-from .training import as_tensor
+from .training import as_tensor, check_dataset
 from .training import fit as _fit
 
 
@@ -36,27 +37,61 @@ def _default_device():
 class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
     """A Kolmogorov-Arnold Network (MultKAN): ``KAN(width=[2, 5, 1], grid=5, k=3, seed=0)``.
 
-    ``width`` as pykan writes it (``[2, [0, 1], 1]`` puts one mult node in the hidden layer);
-    ``mult_arity`` an int or per-layer lists; ``dtype`` torch.float32 (default) or float64;
-    ``device`` defaults to CUDA when present, else CPU. The torch module is ``model.net``
-    (``model.module(start_layer, chain)`` is pykan's module constraint). ``versions``: True keeps every state
-    change as a version in memory (``rewind``), a folder path writes them there as .kanir files,
-    False turns them off.
+    pykan's arguments, in pykan's order and with its meaning: ``width`` as pykan writes it
+    (``[2, [0, 1], 1]`` puts one mult node in the hidden layer); ``mult_arity`` an int or
+    per-layer lists; ``noise_scale``, ``scale_base_mu``, ``scale_base_sigma`` (initialisation);
+    ``base_fun`` a name (silu, gelu, tanh, identity, zero) or the matching torch callable
+    (``torch.nn.SiLU()``, ``torch.tanh``, ...); ``grid_eps`` the default of ``fit``'s grid updates
+    (1: uniform, 0: sample quantiles); ``affine_trainable`` / ``sp_trainable`` / ``sb_trainable``
+    set ``requires_grad`` of the node and subnode affines, spline scales and residual scales;
+    ``seed``; ``device`` (default: CUDA when present, else CPU; pykan: 'cpu').
+
+    Versions (pykan's checkpoints): ``versions`` True keeps every state change as a version in
+    memory (``rewind``), a folder path writes them there as .kanir files, False turns them off.
+    pykan's ``auto_save=False`` turns them off and ``ckpt_path`` is their folder; without a
+    ckpt_path nothing is written (pykan writes to ./model). ``save_act=True`` keeps per-edge
+    activations in forward (as ``speed(False)``; kanir's default is off). Accepted and without
+    effect: ``symbolic_enabled`` (a new model has no symbolic edges, and kanir evaluates an
+    edge's symbolic part whenever it has one), ``first_init``, ``state_id``, ``round`` (kanir
+    numbers a new model's versions from 0.0).
+
+    kanir's own keyword arguments: ``input_names``/``output_names`` (distinct identifiers),
+    ``dtype`` (torch.float32, the default, or torch.float64), ``versions``. The torch module is
+    ``model.net`` (``model.module(start_layer, chain)`` is pykan's module constraint).
+    Every argument is checked; a bad one is a KanirError that names it.
     """
 
-    def __init__(self, width=None, grid: int = 3, k: int = 3, mult_arity=2, seed: int = 1,
-                 base_fun: str = "silu", noise_scale: float = 0.3, grid_range=(-1, 1),
-                 sparse_init: bool = False, input_names=None, output_names=None, device=None,
-                 dtype=torch.float32, versions=True, *, _module: KANModule | None = None):
+    def __init__(self, width=None, grid: int = 3, k: int = 3, mult_arity=2,
+                 noise_scale: float = 0.3, scale_base_mu: float = 0.0,
+                 scale_base_sigma: float = 1.0, base_fun="silu", symbolic_enabled: bool = True,
+                 affine_trainable: bool = False, grid_eps: float = 0.02, grid_range=(-1, 1),
+                 sp_trainable: bool = True, sb_trainable: bool = True, seed: int = 1,
+                 save_act: bool | None = None, sparse_init: bool = False,
+                 auto_save: bool | None = None, first_init: bool = True, ckpt_path=None,
+                 state_id: int = 0, round: int = 0, device=None, *, input_names=None,
+                 output_names=None, dtype=torch.float32, versions=True,
+                 _module: KANModule | None = None):
         super().__init__()
+        args = check_init_args(width, grid, k, mult_arity, noise_scale, scale_base_mu,
+                               scale_base_sigma, base_fun, symbolic_enabled, affine_trainable,
+                               grid_eps, grid_range, sp_trainable, sb_trainable, seed, save_act,
+                               sparse_init, auto_save, first_init, ckpt_path, state_id, round,
+                               device, input_names, output_names, dtype, versions,
+                               build=_module is None)
         if _module is None:
-            if width is None:
-                raise KanirError("KAN needs a width, e.g. KAN(width=[2, 5, 1])")
-            _module = init_module(list(width), mult_arity, grid, k, seed, noise_scale, base_fun,
-                                  grid_range, sparse_init, input_names, output_names, dtype)
-        self.net = _module.to(device or _default_device())
+            _module = init_module(args["width"], None, args["grid"], args["k"], args["seed"],
+                                  args["noise_scale"], args["base_fun"], args["grid_range"],
+                                  args["sparse_init"], args["input_names"], args["output_names"],
+                                  args["dtype"], args["scale_base_mu"], args["scale_base_sigma"])
+        self.grid_eps = args["grid_eps"]
+        self._trainable = (args["affine_trainable"], args["sp_trainable"], args["sb_trainable"])
+        if self._trainable != (False, True, True):
+            set_trainable(_module, *self._trainable)
+        if args["save_act"] is not None:
+            _module.set_keep_acts(args["save_act"])
+        self.net = _module.to(args["device"] or _default_device())
         self.register_buffer("cache_x", None, persistent=False)
-        self._init_extensions(versions)
+        self._init_extensions(args["versions"])
 
     # ------------------------------------------------------------------ IR bridge
     @property
@@ -80,6 +115,8 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
         """Replace this model's function by ``graph`` (same device); returns self."""
         dev = self.device
         self.net = lower(graph).to(dev)
+        if self._trainable != (False, True, True):  # KAN(affine_trainable=...) outlives passes
+            set_trainable(self.net, *self._trainable)
         return self
 
     # ------------------------------------------------------------------ properties
@@ -143,17 +180,46 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
             lamb_coef: float = 0.0, lamb_coefdiff: float = 0.0, update_grid: bool = True,
             grid_update_num: int = 10, loss_fn=None, lr: float = 1.0,
             start_grid_update_step: int = -1, stop_grid_update_step: int = 50, batch: int = -1,
-            metrics=(), singularity_avoiding: bool = False, y_th: float = 1000.0,
-            grid_eps: float = 0.02, progress: bool = True, seed: int = 0) -> dict:
-        """Train in place with pykan's semantics; returns the history (see kanir.training.fit)."""
-        hist = _fit(self.net, dataset, opt, steps, log, lamb, lamb_l1, lamb_entropy, lamb_coef,
-                    lamb_coefdiff, update_grid, grid_update_num, loss_fn, lr,
-                    start_grid_update_step, stop_grid_update_step, batch, metrics,
-                    singularity_avoiding, y_th, grid_eps, progress, seed)
+            metrics=None, save_fig: bool = False, in_vars=None, out_vars=None, beta: float = 3,
+            save_fig_freq: int = 1, img_folder: str = "./video",
+            singularity_avoiding: bool = False, y_th: float = 1000.0,
+            reg_metric: str = "edge_forward_spline_n", display_metrics=None, *,
+            grid_eps: float | None = None, progress: bool = True, seed: int = 0) -> dict:
+        """Train in place with pykan's semantics and arguments (in pykan's order); returns the
+        history, whose ``train_loss``/``test_loss`` are RMSEs as in pykan (see
+        :func:`kanir.training.fit` for every key and argument).
+
+        The dataset needs ``train_input``, ``train_label``, ``test_input`` and ``test_label``
+        (as in pykan; ``kanir.create_dataset_from_data`` splits data). ``grid_eps`` defaults to
+        the model's (``KAN(grid_eps=...)``, pykan's 0.02). ``save_fig=True`` is refused (kanir
+        writes no per-step figures; call ``model.plot(path)`` between shorter fits);
+        ``in_vars``, ``out_vars``, ``beta``, ``save_fig_freq`` and ``img_folder`` only serve it.
+        """
+        hist = _fit(self.net, dataset, opt=opt, steps=steps, log=log, lamb=lamb,
+                    lamb_l1=lamb_l1, lamb_entropy=lamb_entropy, lamb_coef=lamb_coef,
+                    lamb_coefdiff=lamb_coefdiff, update_grid_=update_grid,
+                    grid_update_num=grid_update_num, loss_fn=loss_fn, lr=lr,
+                    start_grid_update_step=start_grid_update_step,
+                    stop_grid_update_step=stop_grid_update_step, batch=batch, metrics=metrics,
+                    singularity_avoiding=singularity_avoiding, y_th=y_th,
+                    grid_eps=self.grid_eps if grid_eps is None else grid_eps, progress=progress,
+                    seed=seed, reg_metric=reg_metric, display_metrics=display_metrics,
+                    save_fig=save_fig, save_fig_freq=save_fig_freq)
         self.cache_x = as_tensor(dataset["train_input"], "dataset['train_input']", self.dtype,
                                  self.device, self.net.n_in)
         self._after_change("fit", loss=hist["train_loss"][-1] if hist["train_loss"] else None)
         return hist
+
+    def evaluate(self, dataset: dict) -> dict:
+        """pykan's evaluation: ``{'test_loss': RMSE on the test split, 'n_edge': number of
+        edges with an active spline or symbolic part, 'n_grid': grid intervals}``."""
+        data = check_dataset(dataset, self.net)
+        with torch.no_grad():
+            pred = self.net(data["test_input"])
+            rmse = torch.sqrt(torch.mean((pred - data["test_label"]) ** 2))
+        n_edge = sum(int(((layer.mask_sp != 0) | (layer.mask_sym != 0)).sum())
+                     for layer in self.net.layers)
+        return {"test_loss": float(rmse), "n_edge": n_edge, "n_grid": self.grid}
 
     def refine(self, new_grid: int, x: torch.Tensor | None = None, grid_eps: float = 1.0) -> KAN:
         """Move every spline onto ``new_grid`` intervals keeping its function; returns self.
@@ -162,8 +228,8 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
         grid nests the coarser one and the least-squares projection is exact; it uses ``x``
         (default: the last training inputs, else uniform samples over the input grid range).
         """
-        if not isinstance(new_grid, int) or new_grid < 1:
-            raise KanirError(f"new_grid must be a positive integer, got {new_grid!r}")
+        new_grid = as_int(new_grid, "new_grid", 1)
+        grid_eps = as_float(grid_eps, "grid_eps", 0.0, 1.0)
         if x is None:
             x = self.cache_x if self.cache_x is not None else self._uniform_samples(1000)
         x = as_tensor(x, "x", self.dtype, self.device, self.net.n_in)

@@ -1,9 +1,10 @@
 """Training with pykan's semantics: ``fit`` (LBFGS/Adam, sparsity regularisation, grid
 updates), ``create_dataset``, and data validation that names what is wrong.
 
-The history reports what it says: ``train_loss``/``test_loss`` are the loss function's values
-(MSE by default), ``train_rmse``/``test_rmse`` are root-mean-square errors, ``reg`` is the
-regulariser before multiplying by ``lamb``.
+The history uses pykan's names and meanings: ``train_loss``/``test_loss`` are RMSEs (the square
+root of the loss function, which is the MSE by default), ``train_rmse``/``test_rmse`` are
+root-mean-square errors whatever the loss function, ``reg`` is the regulariser before
+multiplying by ``lamb``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import torch
 
 from kanir.backends.torch import KANModule
 
-from .errors import DataError, KanirError
+from .arguments import as_device, as_float, as_seed, check_fit_args
+from .errors import ArgumentError, DataError, KanirError
 from .grids import update_grid
 from .optim import LBFGS
 
@@ -54,14 +56,17 @@ def check_dataset(dataset: dict, module: KANModule) -> dict:
     """Validated copy of a pykan-style dataset dict on the module's device and dtype."""
     if not isinstance(dataset, dict):
         raise DataError("dataset must be a dict with train_input, train_label, test_input, test_label")
-    missing = [k for k in ("train_input", "train_label") if k not in dataset]
+    missing = [k for k in ("train_input", "train_label") if dataset.get(k) is None]
     if missing:
         raise DataError(f"dataset lacks {missing}; create one with kanir.create_dataset")
+    missing = [k for k in ("test_input", "test_label") if dataset.get(k) is None]
+    if missing:
+        raise DataError(f"dataset lacks {missing}: as in pykan, fit and evaluate report test "
+                        "metrics and need a test split (kanir.create_dataset_from_data(x, y) "
+                        "makes one; to monitor the training data only, pass it as test data too)")
     out = {}
     for split in ("train", "test"):
-        xi, yi = dataset.get(f"{split}_input"), dataset.get(f"{split}_label")
-        if xi is None and split == "test":
-            xi, yi = dataset["train_input"], dataset["train_label"]
+        xi, yi = dataset[f"{split}_input"], dataset[f"{split}_label"]
         x = as_tensor(xi, f"dataset['{split}_input']", module.dtype, module.device, module.n_in)
         y = as_tensor(yi, f"dataset['{split}_label']", module.dtype, module.device, module.n_out)
         if x.shape[0] != y.shape[0]:
@@ -129,6 +134,41 @@ def create_dataset(f: Callable, n_var: int = 2, ranges: Sequence = (-1, 1), trai
     return {k: v.to(device) for k, v in data.items()}
 
 
+def create_dataset_from_data(inputs, labels, train_ratio: float = 0.8, device="cpu",
+                             seed: int = 0) -> dict:
+    """pykan's create_dataset_from_data: a random train/test split of given data.
+
+    ``inputs`` (n, n_in) and ``labels`` (n, n_out) or (n,), tensors or arrays; the first
+    ``int(n * train_ratio)`` rows of a random permutation (``seed``; pykan uses numpy's global
+    state) train, the rest test. Tensors keep their floating dtype, anything else becomes float64.
+    """
+    ratio = as_float(train_ratio, "train_ratio", 0.0, 1.0)
+    dev = as_device(device)
+    gen = torch.Generator().manual_seed(as_seed(seed))
+    x = _data_tensor(inputs, "inputs", None)
+    one_d = (labels.dim() if isinstance(labels, torch.Tensor) else np.ndim(labels)) == 1
+    y = _data_tensor(labels, "labels", 1 if one_d else None)
+    n = x.shape[0]
+    if y.shape[0] != n:
+        raise DataError(f"inputs have {n} rows but labels have {y.shape[0]}")
+    n_train = int(n * ratio)
+    if n_train < 1 or n_train >= n:
+        raise DataError(f"train_ratio={ratio} of {n} rows leaves {n_train} training and "
+                        f"{n - n_train} test rows; both splits need at least one")
+    perm = torch.randperm(n, generator=gen)
+    tr, te = perm[:n_train], perm[n_train:].sort().values
+    return {"train_input": x[tr].to(dev), "test_input": x[te].to(dev),
+            "train_label": y[tr].to(dev), "test_label": y[te].to(dev)}
+
+
+def _data_tensor(v, name: str, n_cols) -> torch.Tensor:
+    """A detached 2-D CPU tensor (floating dtype kept, else float64), checked by as_tensor."""
+    dtype = v.dtype if isinstance(v, torch.Tensor) and v.is_floating_point() else torch.float64
+    if isinstance(v, torch.Tensor):
+        v = v.detach().cpu()
+    return as_tensor(v, name, dtype, "cpu", n_cols)
+
+
 # ---------------------------------------------------------------------- regularisation
 class LayerInput(NamedTuple):
     """What a layer received in a forward pass: x, its local B-spline record (or None), and the
@@ -157,26 +197,28 @@ def forward_collect(module: KANModule, x: torch.Tensor, first=None,
     return x, inputs
 
 
-def edge_scales(module: KANModule, inputs: list) -> list[torch.Tensor]:
-    """pykan's 'edge_forward_spline_n': std of each spline edge / (std of its input + 0.1).
+def edge_scales(module: KANModule, inputs: list, normalized: bool = True) -> list[torch.Tensor]:
+    """pykan's 'edge_forward_spline_n': std of each spline edge / (std of its input + 0.1), or
+    with ``normalized=False`` its 'edge_forward_spline_u': the std alone.
     ``inputs``: per layer a :class:`LayerInput` or a bare tensor."""
     out = []
     for layer, inp in zip(module.layers, inputs):
         x, local, std = inp if isinstance(inp, LayerInput) else (inp, None, None)
         if layer._any_spline:
             std = layer.spline_edge_std(x, local) if std is None else std
-            out.append(std / (x.std(dim=0).unsqueeze(1) + 0.1))
+            out.append(std / (x.std(dim=0).unsqueeze(1) + 0.1) if normalized else std)
     return out
 
 
 def regularizer(module: KANModule, inputs: list, lamb_l1: float = 1.0,
                 lamb_entropy: float = 2.0, lamb_coef: float = 0.0,
-                lamb_coefdiff: float = 0.0) -> torch.Tensor:
-    """L1 + entropy of edge scales per layer, plus optional coefficient penalties."""
+                lamb_coefdiff: float = 0.0, normalized: bool = True) -> torch.Tensor:
+    """L1 + entropy of edge scales per layer, plus optional coefficient penalties.
+    ``normalized``: the edge scales of reg_metric 'edge_forward_spline_n' (True) or '_u'."""
     first = inputs[0]
     reg = (first.x if isinstance(first, LayerInput) else first).new_zeros(())
     eps = 1e-4
-    for s in edge_scales(module, inputs):
+    for s in edge_scales(module, inputs, normalized):
         p_row = s / (s.sum(dim=1, keepdim=True) + eps)
         p_col = s / (s.sum(dim=0, keepdim=True) + eps)
         ent_row = -(p_row * torch.log2(p_row + eps)).sum(dim=1).mean()
@@ -199,20 +241,51 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
         lamb: float = 0.0, lamb_l1: float = 1.0, lamb_entropy: float = 2.0, lamb_coef: float = 0.0,
         lamb_coefdiff: float = 0.0, update_grid_: bool = True, grid_update_num: int = 10,
         loss_fn: Callable | None = None, lr: float = 1.0, start_grid_update_step: int = -1,
-        stop_grid_update_step: int = 50, batch: int = -1, metrics: Sequence[Callable] = (),
+        stop_grid_update_step: int = 50, batch: int = -1, metrics: Sequence[Callable] | None = None,
         singularity_avoiding: bool = False, y_th: float = 1000.0, grid_eps: float = 0.02,
-        progress: bool = True, seed: int = 0) -> dict:
-    """Train ``module`` in place; return the history dict (lists, one entry per step)."""
-    if opt not in ("LBFGS", "Adam"):
-        raise KanirError(f"opt must be 'LBFGS' or 'Adam', got {opt!r}")
-    if not isinstance(steps, int) or steps < 0:
-        raise KanirError(f"steps must be a non-negative integer, got {steps!r}")
+        progress: bool = True, seed: int = 0, reg_metric: str = "edge_forward_spline_n",
+        display_metrics: Sequence[str] | None = None, save_fig: bool = False,
+        save_fig_freq: int = 1) -> dict:
+    """Train ``module`` in place with pykan's semantics; return the history (lists of floats, one
+    entry per step).
+
+    History: ``train_loss``/``test_loss`` the square root of ``loss_fn`` on the training set and
+    on the test split after the step (pykan's names; RMSE with the default MSE loss), ``train_rmse``/
+    ``test_rmse`` the RMSE on the whole training set and the test split, ``reg`` the
+    regulariser, one list per function in ``metrics`` (pykan: called without arguments, named
+    after the function), and ``stopped_early`` (the step) when training stopped on NaN or
+    because nothing trainable reaches the outputs.
+
+    The dataset needs train and test splits (``train_input``, ``train_label``, ``test_input``,
+    ``test_label``), as in pykan. ``batch``: -1 or more than the training rows for the full
+    batch, else a positive batch size. ``reg_metric``: ``'edge_forward_spline_n'`` (pykan's
+    default: std of each spline edge over (std of its input + 0.1)) or
+    ``'edge_forward_spline_u'`` (the std alone). ``display_metrics``: history names shown in
+    the progress bar, updated every ``log`` steps (0: never). ``save_fig=True`` is refused
+    (kanir writes no per-step figures). Every argument is checked first; a bad one is an
+    ArgumentError naming it.
+    """
+    opts = check_fit_args(opt, steps, log, lamb, lamb_l1, lamb_entropy, lamb_coef,
+                          lamb_coefdiff, update_grid_, grid_update_num, loss_fn, lr,
+                          start_grid_update_step, stop_grid_update_step, batch, metrics,
+                          singularity_avoiding, y_th, grid_eps, progress, seed, reg_metric,
+                          display_metrics, save_fig, save_fig_freq)
+    opt, steps, log, lamb, lr, batch, metrics = (
+        opts[k] for k in ("opt", "steps", "log", "lamb", "lr", "batch", "metrics"))
+    lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff = (
+        opts[k] for k in ("lamb_l1", "lamb_entropy", "lamb_coef", "lamb_coefdiff"))
+    normalized = opts["reg_metric"] == "edge_forward_spline_n"
+    if lamb > 0 and not normalized and any(bool((layer.mask_sym != 0).any())
+                                           for layer in module.layers):
+        raise ArgumentError("reg_metric='edge_forward_spline_u' with symbolic edges: pykan's "
+                            "metric then also counts the symbolic parts, kanir's only the "
+                            "splines; use 'edge_forward_spline_n' or remove the symbolic parts")
     data = check_dataset(dataset, module)
     loss_fn = loss_fn or _mse
     x_tr, y_tr = data["train_input"], data["train_label"]
     n = x_tr.shape[0]
-    bs = n if batch == -1 or batch > n else int(batch)
-    gen = torch.Generator().manual_seed(int(seed))
+    bs = n if batch == -1 or batch > n else batch
+    gen = torch.Generator().manual_seed(opts["seed"])
     params = [p for p in module.parameters() if p.requires_grad]
     if not params:
         raise KanirError("fit: the model has no trainable parameters (every parameter has "
@@ -221,23 +294,30 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
         optimizer = torch.optim.Adam(params, lr=lr)
     else:
         optimizer = LBFGS(params, lr=lr, history_size=10)
-    freq = max(1, int(stop_grid_update_step / max(grid_update_num, 1)))
-    module.set_singularity_avoiding(singularity_avoiding, y_th)
+    freq = max(1, int(opts["stop_grid_update_step"] / opts["grid_update_num"]))
+    start_grid, stop_grid, grid_eps = (opts[k] for k in ("start_grid_update_step",
+                                                      "stop_grid_update_step", "grid_eps"))
     hist: dict = {"train_loss": [], "test_loss": [], "train_rmse": [], "test_rmse": [], "reg": []}
     for m in metrics:
         hist[getattr(m, "__name__", str(m))] = []
+    unknown = [d for d in opts["display_metrics"] if d not in hist]
+    if unknown:
+        raise ArgumentError(f"display_metrics {unknown} are not in the history; choose from "
+                            f"{list(hist)}")
+    module.set_singularity_avoiding(opts["singularity_avoiding"], opts["y_th"])
     use_reg = lamb > 0
+    root = _Root()
     x_te = data["test_input"]
     small = (n + x_te.shape[0]) * x_tr.shape[1] <= 1 << 22
     x_eval = torch.cat([x_tr, x_te]) if small and x_te.device == x_tr.device else None
-    bar = _progress(steps, progress)
+    bar = _progress(steps, opts["progress"])
     try:
         for step in bar:
             idx = torch.randperm(n, generator=gen)[:bs].to(x_tr.device) if bs < n else None
             xb = x_tr if idx is None else x_tr[idx]
             yb = y_tr if idx is None else y_tr[idx]
-            if (update_grid_ and step % freq == 0 and step < stop_grid_update_step
-                    and step >= start_grid_update_step):
+            if (opts["update_grid_"] and step % freq == 0 and step < stop_grid
+                    and step >= start_grid):
                 update_grid(module, xb, grid_eps)
             state = {}
             # the data and the grid are fixed during a step: the input layer's bases once
@@ -247,9 +327,12 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
                 optimizer.zero_grad()
                 pred, inputs = forward_collect(module, xb, first, edge_std=use_reg)
                 loss = loss_fn(pred, yb)
+                if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+                    raise ArgumentError(f"loss_fn must return a scalar tensor, got "
+                                        f"{type(loss).__name__} {getattr(loss, 'shape', '')}")
                 if use_reg:
                     reg = regularizer(module, inputs, lamb_l1, lamb_entropy, lamb_coef,
-                                      lamb_coefdiff)
+                                      lamb_coefdiff, normalized)
                     obj = loss + lamb * reg
                 else:
                     reg = obj = loss
@@ -277,12 +360,13 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
                     pred_tr, pred_te = pred[:n], pred[n:]
                 else:
                     pred_tr, pred_te = module(x_tr), module(data["test_input"])
-                tr_loss, te_loss = loss_fn(pred_tr, y_tr), loss_fn(pred_te, data["test_label"])
-                hist["train_loss"].append(float(tr_loss))
-                hist["test_loss"].append(float(te_loss))
+                tr_loss = float(loss_fn(pred_tr, y_tr))
+                te_loss = float(loss_fn(pred_te, data["test_label"]))
+                hist["train_loss"].append(root(tr_loss))
+                hist["test_loss"].append(root(te_loss))
                 if loss_fn is _mse:
-                    hist["train_rmse"].append(math.sqrt(hist["train_loss"][-1]))
-                    hist["test_rmse"].append(math.sqrt(hist["test_loss"][-1]))
+                    hist["train_rmse"].append(hist["train_loss"][-1])
+                    hist["test_rmse"].append(hist["test_loss"][-1])
                 else:
                     hist["train_rmse"].append(float(torch.sqrt(_mse(pred_tr, y_tr))))
                     hist["test_rmse"].append(float(torch.sqrt(_mse(pred_te, data["test_label"]))))
@@ -295,12 +379,30 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
                               "nothing to train", stacklevel=3)
                 hist["stopped_early"] = step
                 break
-            if progress and step % max(log, 1) == 0:
-                bar.set_description(f"| train_rmse: {hist['train_rmse'][-1]:.2e} | test_rmse: "
-                                    f"{hist['test_rmse'][-1]:.2e} | reg: {hist['reg'][-1]:.2e} |")
+            if opts["progress"] and log and step % log == 0:
+                shown = opts["display_metrics"] or ("train_loss", "test_loss", "reg")
+                bar.set_description("|" + "".join(f" {k}: {hist[k][-1]:.2e} |" for k in shown))
     finally:
         module.set_singularity_avoiding(False)
     return hist
+
+
+class _Root:
+    """pykan's history value sqrt(loss); a negative loss (a custom loss_fn) gives NaN with one
+    warning saying so."""
+
+    def __init__(self):
+        self.warned = False
+
+    def __call__(self, v: float) -> float:
+        if v >= 0 or not math.isfinite(v):
+            return math.sqrt(v) if v >= 0 else v
+        if not self.warned:
+            warnings.warn(f"loss_fn returned a negative value ({v:.3g}); history['train_loss'] / "
+                          "['test_loss'] hold its square root as in pykan and are NaN for it; "
+                          "history['train_rmse'] / ['test_rmse'] are unaffected", stacklevel=4)
+            self.warned = True
+        return float("nan")
 
 
 def _all_finite(params) -> bool:

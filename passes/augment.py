@@ -1,11 +1,14 @@
 """``augment_input``: add auxiliary input variables defined by formulas of the original ones
 (the paper's section 3.1, e.g. beta = v/c and gamma = 1/sqrt(1 - beta^2) for relativistic mass).
 
-The pass appends one input node per auxiliary variable, named after it, connected to the first
-layer by zero-function spline edges, so the model computes exactly what it did on the original
-inputs until training puts the new inputs to use. The definitions are recorded in
-``graph.meta["input_defs"]`` as [name, formula text] pairs. :func:`augment_dataset` appends the
-matching columns to a pykan-style dataset.
+As in pykan, the auxiliary variables come first: the pass adds one input node per auxiliary
+variable, named after it, before the original inputs, connected to the first layer by
+zero-function spline edges, so the model computes exactly what it did on the original inputs
+until training puts the new inputs to use. The definitions are recorded in
+``graph.meta["input_defs"]`` as [name, formula text] pairs. :func:`augment_dataset` puts the
+matching columns in front of a pykan-style dataset's inputs. Names are identifiers
+(:func:`kanir.arguments.check_names`); an expression given without a name is named after itself
+when it is a symbol, else ``aux_1``, ``aux_2``, ...
 
 Examples
 --------
@@ -25,10 +28,18 @@ import sympy
 import torch
 
 from kanir.activation import Activation
+from kanir.arguments import check_names
 from kanir.errors import DataError, PassError
 from kanir.graph import KanGraph, N
 
-from ._common import layer_spline_shape, require_layered, strip_analysis, uniform_knots, zero_spline
+from ._common import (
+    layer_spline_shape,
+    reorder_layer,
+    require_layered,
+    strip_analysis,
+    uniform_knots,
+    zero_spline,
+)
 
 __all__ = ["augment_input", "augment_dataset", "aux_definitions", "aux_values"]
 
@@ -39,7 +50,8 @@ def aux_definitions(original_variables, auxiliary_variables
 
     ``original_variables``: sympy Symbols or names, one per original input, in column order.
     ``auxiliary_variables``: a mapping {name: expression}, or a sequence of expressions (a Symbol
-    is named after itself, any other expression after its text) or of (name, expression) pairs.
+    is named after itself, any other expression ``aux_<n>``, the first free n) or of
+    (name, expression) pairs.
     Expressions may be sympy objects or formula text over the original variables.
     """
     orig = _symbols(original_variables)
@@ -57,16 +69,21 @@ def aux_definitions(original_variables, auxiliary_variables
         raise PassError("auxiliary_variables is empty; give at least one expression")
     defs = []
     known = {s.name for s in orig}
+    unnamed = 0
     for item in items:
         if len(item) != 2:
             raise PassError(f"an auxiliary variable must be an expression or a (name, expression) "
                             f"pair, got {item!r}")
         name, expr = item
         expr = _expression(expr, orig)
-        if name is None:
-            name = expr.name if isinstance(expr, sympy.Symbol) else str(expr)
-        if not isinstance(name, str) or not name.strip():
-            raise PassError(f"auxiliary variable names must be non-empty strings, got {name!r}")
+        if name is None and isinstance(expr, sympy.Symbol):
+            name = expr.name
+        elif name is None:
+            unnamed += 1
+            while f"aux_{unnamed}" in known or any(n == f"aux_{unnamed}" for n, _ in items):
+                unnamed += 1
+            name = f"aux_{unnamed}"
+        check_names([name], "auxiliary variable names")
         extra = sorted(str(s) for s in expr.free_symbols if s not in set(orig))
         if extra:
             raise PassError(f"auxiliary variable {name!r} = {expr} uses {extra}, which are not "
@@ -90,8 +107,7 @@ def _symbols(original_variables) -> list[sympy.Symbol]:
         if not isinstance(v, sympy.Symbol):
             raise PassError(f"original_variables must be sympy Symbols or names, got {v!r}")
         out.append(v)
-    if len({s.name for s in out}) != len(out):
-        raise PassError(f"original_variables repeat a name: {[s.name for s in out]}")
+    check_names([s.name for s in out], "original_variables")
     return out
 
 
@@ -111,7 +127,8 @@ def _expression(expr, orig) -> sympy.Expr:
 
 def augment_input(graph: KanGraph, original_variables, auxiliary_variables,
                   ranges=None) -> KanGraph:
-    """A copy of ``graph`` with one new input node per auxiliary variable; same function.
+    """A copy of ``graph`` with one new input node per auxiliary variable in front of the
+    original inputs (pykan's order); same function on the original inputs.
 
     The original inputs are renamed after ``original_variables``. ``ranges`` gives each new
     input's spline grid range as (low, high) (default: the graph's grid_range); the KAN facade
@@ -136,7 +153,9 @@ def augment_input(graph: KanGraph, original_variables, auxiliary_variables,
             h.set_edge(0, i, j, Activation(spline=zero_spline(knots, k, base)))
     h.meta["input_names"] = [s.name for s in orig] + [name for name, _ in defs]
     old_defs = [list(p) for p in graph.meta.get("input_defs", []) or []]
-    h.meta["input_defs"] = old_defs + [[name, str(expr)] for name, expr in defs]
+    h.meta["input_defs"] = [[name, str(expr)] for name, expr in defs] + old_defs
+    n_aux = len(defs)
+    h = reorder_layer(h, 0, list(range(n_in, n_in + n_aux)) + list(range(n_in)))
     return h.check()
 
 
@@ -176,7 +195,8 @@ def aux_values(x, original_variables, auxiliary_variables) -> np.ndarray:
 
 
 def augment_dataset(dataset: dict, original_variables, auxiliary_variables) -> dict:
-    """A new dataset whose inputs have the auxiliary columns appended (labels shared)."""
+    """A new dataset whose inputs have the auxiliary columns in front (pykan's order; labels
+    shared)."""
     if not isinstance(dataset, dict) or "train_input" not in dataset:
         raise DataError("dataset must be a dict with at least 'train_input' (see "
                         "kanir.create_dataset)")
@@ -187,7 +207,7 @@ def augment_dataset(dataset: dict, original_variables, auxiliary_variables) -> d
         x = dataset[key]
         extra = aux_values(x, original_variables, auxiliary_variables)
         if isinstance(x, torch.Tensor):
-            out[key] = torch.cat([x, torch.as_tensor(extra, dtype=x.dtype, device=x.device)], 1)
+            out[key] = torch.cat([torch.as_tensor(extra, dtype=x.dtype, device=x.device), x], 1)
         else:
-            out[key] = np.concatenate([np.asarray(x, dtype=np.float64), extra], axis=1)
+            out[key] = np.concatenate([extra, np.asarray(x, dtype=np.float64)], axis=1)
     return out

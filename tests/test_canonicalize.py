@@ -149,7 +149,7 @@ def test_trainable_with_exact_loss():
     Y = X[:, [0]] * X[:, [1]] + torch.sin(X[:, [2]])
     data = {"train_input": X, "train_label": Y, "test_input": X, "test_label": Y}
     hist = model.fit(data, steps=3, progress=False, update_grid=False)
-    assert max(hist["train_loss"]) < 1e-20
+    assert max(hist["train_loss"]) < 1e-10  # RMSE
     with torch.no_grad():
         assert torch.allclose(model(X), Y, atol=1e-12)
 

@@ -181,7 +181,7 @@ def test_auto_swap(g):
 def test_augment_and_remove_edge(g):
     names = g.input_names
     out = _pure(lambda h: augment_input(h, names, {"aux": "+".join(names)}), g)
-    xa = np.concatenate([_x(g), _x(g)[:, :1]], axis=1)
+    xa = np.concatenate([_x(g)[:, :1], _x(g)], axis=1)  # pykan's order: auxiliary inputs first
     assert np.allclose(_y(out, xa), _y(g, _x(g)), rtol=1e-12, atol=1e-12)
     edges = list(g.act_edges())
     if edges:

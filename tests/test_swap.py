@@ -185,7 +185,7 @@ def test_trained_multitask_sparse_parity():
     y = torch.stack([x[:, 2 * j] * x[:, 2 * j + 1] for j in range(5)], 1)
     m = kanir.KAN(width=[10, 10, 5], grid=3, seed=0, dtype=torch.float64, device="cpu")
     hist = m.fit(_dataset(x, y), steps=10, lamb=1e-3, progress=False, update_grid=False)
-    assert hist["train_loss"][-1] < 1e-3
+    assert hist["train_loss"][-1] < 1e-3**0.5  # RMSE
     m.set_graph(permute_layer(m.graph, 1, np.random.default_rng(0).permutation(10)))
     cost0 = m.connection_cost()
     m.auto_swap()
@@ -202,7 +202,7 @@ def test_trained_hierarchical_majority_voting():
     y = maj(torch.cat([maj(x[:, 3 * k:3 * k + 3]) for k in range(3)], 1))
     m = kanir.KAN(width=[9, 3, 1, 1], grid=3, seed=0, dtype=torch.float64, device="cpu")
     hist = m.fit(_dataset(x, y), steps=15, lamb=1e-3, progress=False, update_grid=False)
-    assert hist["train_loss"][-1] < 1e-3
+    assert hist["train_loss"][-1] < 1e-3**0.5  # RMSE
     cost0 = m.connection_cost()
     m.auto_swap()
     assert m.connection_cost() < cost0

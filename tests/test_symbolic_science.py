@@ -61,7 +61,7 @@ def test_relativistic_mass_with_auxiliary_inputs_gives_m0_gamma():
                   input_names=["m0", "v", "c"])
     ds2 = m.augment_input([m0, v, c], {"beta": v / c, "gamma": 1 / sympy.sqrt(1 - (v / c) ** 2)},
                           ds)
-    assert m.input_names == ["m0", "v", "c", "beta", "gamma"]
+    assert m.input_names == ["beta", "gamma", "m0", "v", "c"]  # pykan: auxiliary inputs first
     m.fit(ds2, opt="LBFGS", steps=50, progress=False)
     m.fit(ds2, opt="LBFGS", steps=50, lamb=1e-2, progress=False)
     m.prune()

@@ -166,14 +166,14 @@ def test_trick_c_relativistic_mass_hypotheses():
     assert base == "0.2"
     g_base = m.graph
     losses = {}
-    for rnd, (name, i) in enumerate([("gamma", 4), ("beta", 3), ("m0", 0)]):
+    for rnd, (name, i) in enumerate([("gamma", 1), ("beta", 0), ("m0", 2)]):  # aux inputs first
         if rnd:
             m.rewind(base)
             assert m.version == f"{rnd}.2" and m.graph.same(g_base)
         m.remove_edge(0, i, 0).remove_edge(0, i, 1)  # the variable's edges into both factors
         losses[name] = m.fit(d2, steps=20, progress=False)["train_loss"][-1]
-    assert max(losses["gamma"], losses["beta"]) < 1e-4
-    assert losses["m0"] > 100 * max(losses["gamma"], losses["beta"])
+    assert max(losses["gamma"], losses["beta"]) < 1e-2  # RMSE
+    assert losses["m0"] > 10 * max(losses["gamma"], losses["beta"])
     fits = {v.label: v.loss for v in m.list_versions() if v.op == "fit"}
     assert fits["0.5"] == losses["gamma"] and fits["1.5"] == losses["beta"]
     assert fits["2.5"] == losses["m0"]

@@ -321,7 +321,7 @@ class SymbolicMethods:
             raise KanirError(f"var must be a list with one name or Symbol per input, got {var!r}")
         if len(var) != len(symbols):
             raise KanirError(f"var needs one name per input ({len(symbols)}), got {len(var)}")
-        return [v if isinstance(v, sympy.Symbol) else sympy.Symbol(str(v)) for v in var]
+        return [v if isinstance(v, sympy.Expr) else sympy.Symbol(str(v)) for v in var]
 
     def _formula_data(self, x, y):
         """(x, y (N, n_out), whether y are labels) for snapping, or None without data."""

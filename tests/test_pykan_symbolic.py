@@ -66,6 +66,10 @@ def test_symbolic_formula_pair_on_one_output_and_var(one_out):
     formula, variables = m.symbolic_formula(var=["a", "b"])
     a, b = sympy.symbols("a b")
     assert variables == [a, b] and len(formula) == 1
+    (f,), variables = m.symbolic_formula(var=[a, 2 * b])  # pykan also takes expressions
+    assert variables == [a, 2 * b] and f == sympy.sin(2 * a) + 4 * b**2
+    with pytest.raises(KanirError, match="var must be a list"):
+        m.symbolic_formula(var="ab")
     assert m.symbolic_formula()[0][0] == sympy.sin(2 * sympy.Symbol("x_1")) + sympy.Symbol("x_2")**2
     raw, _ = m.symbolic_formula(snap=False, floating_digit=None, simplify=False)  # kanir options
     assert raw == list(m.formula(snap=False, floating_digit=None, simplify=False))

@@ -154,7 +154,9 @@ class SymbolicMethods:
                                  "fit_params, not both with different values")
             fit_params_bool = fit_params
         if params is None and random and not fit_params_bool:
-            gen = torch.Generator().manual_seed(int(seed))
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise KanirError(f"fix_symbolic: seed must be an integer >= 0, got {seed!r}")
+            gen = torch.Generator().manual_seed(seed)
             params = (torch.rand(4, generator=gen, dtype=torch.float64) * 2 - 1).tolist()
         need = params is None and fit_params_bool
         xs = self._sym_x(x, "fix_symbolic") if need else None
@@ -172,7 +174,7 @@ class SymbolicMethods:
         from kanir.passes import symbolic as _sym
 
         return self._commit_graph(_sym.unfix_symbolic(self.graph, l, i, j), "unfix_symbolic",
-                               log_history, edge=[l, i, j])
+                                  log_history, edge=[l, i, j])
 
     def unfix(self, log_history: bool = True):
         """Restore every fixed edge that kept its spline (pykan: ``unfix_symbolic_all``);
@@ -197,8 +199,8 @@ class SymbolicMethods:
 
         Afterwards the model is checked on ``x`` against the labels ``y`` (default: labels known
         for the cached training inputs — ``y`` given earlier without ``x`` — else the model's own
-        outputs before the change): a :class:`~kanir.symbolic_guard.SymbolicCollapseWarning` (also in
-        ``report.warnings``) says when an output lost every input (all its edges became
+        outputs before the change): a :class:`~kanir.symbolic_guard.SymbolicCollapseWarning`
+        (also in ``report.warnings``) says when an output lost every input (all its edges became
         constants) or the fit got much worse; ``model.rewind`` undoes the change."""
         from kanir.passes import symbolic as _sym
 

@@ -24,7 +24,7 @@
 floating-point constant left and equals the truth (sympy.simplify of the difference is 0, or the
 two agree to 1e-10 relative at 64 random points of the data box). pykan's formula is its
 ``symbolic_formula()`` after ``ex_round(·, 4)`` (its tutorial); kanir's is
-``symbolic_formula(x, y)`` on the training data (data-checked snapping). Every measurement runs
+``formula(x, y)`` on the training data (data-checked snapping). Every measurement runs
 in a fresh child process (``common.run_task``), one torch thread each; pykan runs in
 bench/.venv-pykan and its part is skipped, saying so, when that environment is absent.
 """
@@ -105,7 +105,7 @@ def _fit(impl: str, model, ds, steps: int, **kw):
 
 def _formula(impl: str, model, ds, names) -> str:
     if impl == "kanir":
-        (f,) = model.symbolic_formula(x=ds["train_input"], y=ds["train_label"])
+        (f,) = model.formula(x=ds["train_input"], y=ds["train_label"])
         return str(f)
     import sympy
     from kan.utils import ex_round

@@ -43,7 +43,8 @@ def symbolic_step(model: kanir.KAN, data: dict) -> None:
     banner("3. KAN -> science: turn the trained edges back into a formula")
     model.auto_symbolic(lib=["x", "x^2", "sin", "exp"], verbose=0)
     model.fit(data, opt="LBFGS", steps=20, progress=False, update_grid=False)
-    print("formula:", model.symbolic_formula()[0])
+    formulas, variables = model.symbolic_formula()  # pykan's pair: one formula per output
+    print("formula:", formulas[0])
     print("versions:", ", ".join(f"{v.label} {v.op}" for v in model.list_versions()))
 
 

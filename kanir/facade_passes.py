@@ -26,6 +26,7 @@ from kanir.passes import expand as _exp
 from kanir.passes import modules as _mod
 from kanir.passes import prune as _prune
 from kanir.passes import swap as _swap
+from kanir.passes._common import is_zero_function as _is_zero
 
 from .errors import DataError, KanirError
 from .versions import VersionInfo, VersionStore, parse_label
@@ -55,10 +56,15 @@ class PassMethods:
         loss = info.pop("loss", None)
         self._versions.record(self.net, lift, op, loss, **info)
 
-    def _commit_graph(self, graph, op: str, **info):
-        """Put a pass result into this model and record the change (not nn.Module._apply)."""
+    def _commit_graph(self, graph, op: str, log_history: bool = True, **info):
+        """Put a pass result into this model and record the change as a version unless
+        ``log_history`` is false (pykan's switch); cached scores are forgotten either way.
+        (Not nn.Module._apply.)"""
         self.set_graph(graph)
-        self._after_change(op, **info)
+        if log_history:
+            self._after_change(op, **info)
+        else:
+            self._scored = None
         return self
 
     def _data(self, x, what: str) -> torch.Tensor:
@@ -72,34 +78,37 @@ class PassMethods:
 
     # ------------------------------------------------------------------ expansion
     def expand_width(self, layer_id: int, n_added_nodes: int = 1, sum_bool: bool = True,
-                     mult_arity: int = 2):
+                     mult_arity: int = 2, log_history: bool = True):
         """Add nodes to hidden layer ``layer_id`` (sum nodes, or mult nodes of ``mult_arity``)
         keeping the function, trained splines included; returns self."""
         g = _exp.expand_width(self.graph, layer_id, n_added_nodes, "sum" if sum_bool else "mult",
                               mult_arity)
-        return self._commit_graph(g, "expand_width", layer=layer_id, n=n_added_nodes,
-                           kind="sum" if sum_bool else "mult")
+        return self._commit_graph(g, "expand_width", log_history, layer=layer_id,
+                                  n=n_added_nodes, kind="sum" if sum_bool else "mult")
 
-    def expand_depth(self, layer_id: int | None = None):
+    def expand_depth(self, layer_id: int | None = None, log_history: bool = True):
         """Insert an identity layer after node layer ``layer_id`` (default: after the outputs);
         the function is unchanged; returns self."""
         return self._commit_graph(_exp.expand_depth(self.graph, layer_id), "expand_depth",
-                           layer=layer_id)
+                                  log_history, layer=layer_id)
 
-    def perturb(self, mag: float = 0.1, mode: str = "non-intrusive", seed: int = 0):
+    def perturb(self, mag: float = 1.0, mode: str = "non-intrusive", seed: int = 0,
+                log_history: bool = True):
         """Make zero-function edges trainable (see :func:`kanir.passes.expand.perturb` for the
-        modes 'non-intrusive', 'minimal', 'all'); returns self."""
+        modes 'non-intrusive', 'minimal', 'all'). ``mag`` is relative to a freshly initialised
+        edge, as pykan's: 1.0 (the default) gives the new parts the size ``KAN()`` gives its
+        edges. Returns self."""
         x = self.cache_x if mode == "non-intrusive" else None
-        return self._commit_graph(_exp.perturb(self.graph, mag, mode, seed, x), "perturb", mode=mode,
-                           mag=mag)
+        return self._commit_graph(_exp.perturb(self.graph, mag, mode, seed, x), "perturb",
+                                  log_history, mode=mode, mag=mag)
 
     # ------------------------------------------------------------------ structure from knowledge
-    def module(self, start_layer: int, chain: str):
+    def module(self, start_layer: int, chain: str, log_history: bool = True):
         """pykan's ``module(start_layer, chain)``: cut the module described by ``chain`` (e.g.
         ``"[0,1]->[0,1]->[0,1]->[0]"``) off from the rest; the cut edges stay zero through
         training. Returns self. (The torch module itself is ``model.net``.)"""
         return self._commit_graph(_mod.module(self.graph, start_layer, chain), "module",
-                           start_layer=start_layer, chain=chain)
+                                  log_history, start_layer=start_layer, chain=chain)
 
     impose_module = module  # the name used before the torch module moved to ``model.net``
 
@@ -169,33 +178,37 @@ class PassMethods:
         return [self._tensor(a) for a in self._scores().edge]
 
     # ------------------------------------------------------------------ pruning
-    def prune(self, node_th: float = 1e-2, edge_th: float = 3e-2, x=None):
+    def prune(self, node_th: float = 1e-2, edge_th: float = 3e-2, log_history: bool = True, *,
+              x=None):
         """Remove hidden nodes scoring at most ``node_th``, then edges scoring at most
         ``edge_th`` (scores on ``x``, default the last training inputs); returns self."""
         g = _prune.prune(self.graph, self._data(x, "prune"), node_th, edge_th)
-        return self._commit_graph(g, "prune", node_th=node_th, edge_th=edge_th)
+        return self._commit_graph(g, "prune", log_history, node_th=node_th, edge_th=edge_th)
 
     def prune_node(self, threshold: float = 1e-2, mode: str = "auto", active_neurons_id=None,
-                   x=None):
+                   log_history: bool = True, *, x=None):
         """Remove hidden nodes scoring at most ``threshold`` (mode 'auto'), or keep exactly
-        ``active_neurons_id`` ({layer: [indices]} or one list per hidden layer, mode 'manual');
-        returns self."""
+        ``active_neurons_id`` (one list of indices per hidden layer, or {layer: [indices]};
+        mode 'manual', chosen automatically when the list is given, as in pykan). Removed nodes
+        are deleted: later indices shift. Returns self."""
         if mode not in ("auto", "manual"):
             raise KanirError(f"mode must be 'auto' or 'manual', got {mode!r}")
+        if active_neurons_id is not None:
+            mode = "manual"
         if mode == "manual" and active_neurons_id is None:
             raise KanirError("prune_node(mode='manual') needs active_neurons_id")
         keep = active_neurons_id if mode == "manual" else None
         xs = None if keep is not None and x is None else self._data(x, "prune_node")
         g = _prune.prune_node(self.graph, threshold, xs, keep)
-        return self._commit_graph(g, "prune_node", threshold=threshold)
+        return self._commit_graph(g, "prune_node", log_history, threshold=threshold, mode=mode)
 
-    def prune_edge(self, threshold: float = 3e-2, x=None):
+    def prune_edge(self, threshold: float = 3e-2, log_history: bool = True, *, x=None):
         """Remove edges scoring at most ``threshold``; returns self."""
         g = _prune.prune_edge(self.graph, threshold, self._data(x, "prune_edge"))
-        return self._commit_graph(g, "prune_edge", threshold=threshold)
+        return self._commit_graph(g, "prune_edge", log_history, threshold=threshold)
 
-    def prune_input(self, threshold: float = 1e-2, active_inputs=None, top_k: int | None = None,
-                    x=None):
+    def prune_input(self, threshold: float = 1e-2, active_inputs=None, log_history: bool = True,
+                    *, top_k: int | None = None, x=None):
         """Remove inputs: keep those scoring above ``threshold``, the ``top_k`` best, or
         exactly ``active_inputs`` (indices or names). ``input_names`` then lists the inputs that
         remain; select the same columns of a dataset with
@@ -204,26 +217,56 @@ class PassMethods:
         before = self.input_names
         xs = self._data(x, "prune_input") if active_inputs is None else None
         g = _prune.prune_input(self.graph, threshold, xs, top_k, active_inputs)
-        self._commit_graph(g, "prune_input", kept=g.input_names)
+        self._commit_graph(g, "prune_input", log_history, kept=g.input_names)
         if self.cache_x is not None and self.cache_x.shape[1] == len(before):
             cols = [before.index(n) for n in g.input_names]
             self.cache_x = self.cache_x[:, cols]
         return self
 
-    def remove_edge(self, l: int, i: int, j: int):
-        """Remove activation edge (l, i, j) (it becomes the zero function); returns self."""
-        return self._commit_graph(_prune.remove_edge(self.graph, l, i, j), "remove_edge", edge=[l, i, j])
+    def remove_edge(self, l: int, i: int, j: int, log_history: bool = True, *,
+                    keep_symbolic: bool = True):
+        """Switch off the spline of edge (l, i, j), as pykan's mask does: a symbolic part stays
+        (``keep_symbolic=False`` removes the whole edge); an edge with nothing else becomes zero
+        and stays zero through training. Returns self."""
+        g = _prune.remove_edge(self.graph, l, i, j, keep_symbolic=keep_symbolic)
+        return self._commit_graph(g, "remove_edge", log_history, edge=[l, i, j])
 
-    def remove_node(self, l: int, i: int):
-        """Remove hidden node (l, i) with its subnodes and edges; returns self."""
-        return self._commit_graph(_prune.remove_node(self.graph, l, i), "remove_node", node=[l, i])
+    def remove_node(self, l: int, i: int, mode: str = "all", log_history: bool = True):
+        """Cut node (l, i) off as pykan does: the node stays (indices do not shift), the edges
+        out of it (``mode='up'``), into it (``'down'``) or both (``'all'``) become zero. To
+        delete nodes use ``prune_node(active_neurons_id=...)``. Returns self."""
+        g = _prune.remove_node(self.graph, l, i, mode)
+        return self._commit_graph(g, "remove_node", log_history, node=[l, i], mode=mode)
+
+    @property
+    def n_edge(self) -> int:
+        """The number of edges whose function is not identically zero (spline or symbolic;
+        pykan 0.2.8 counts only edges whose spline is on, so it reports 0 once every edge is
+        symbolic)."""
+        return sum(1 for *_, act in self.graph.act_edges() if not _is_zero(act))
 
     # ------------------------------------------------------------------ layout
-    def auto_swap(self, x=None):
+    def auto_swap(self, x=None, log_history: bool = True):
         """Reorder hidden nodes to minimise the connection cost (edge score x distance); the
         function is unchanged; returns self."""
         g = _swap.auto_swap(self.graph, self._data(x, "auto_swap"))
-        return self._commit_graph(g, "auto_swap")
+        return self._commit_graph(g, "auto_swap", log_history)
+
+    def swap(self, l: int, i1: int, i2: int, log_history: bool = True):
+        """Exchange nodes i1 and i2 of hidden layer ``l`` (pykan's ``swap``), with their edges
+        and affines, so the function is unchanged; returns self."""
+        L = self.depth
+        if isinstance(l, bool) or not isinstance(l, int) or not 0 < l < L:
+            raise KanirError(f"swap: l must be a hidden layer (1..{L - 1}), got {l!r}")
+        n = self.graph.n_nodes(l)
+        for v in (i1, i2):
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < n:
+                raise KanirError(f"swap: i1 and i2 must be nodes of layer {l} (0..{n - 1}), "
+                                 f"got {v!r}")
+        perm = list(range(n))
+        perm[i1], perm[i2] = perm[i2], perm[i1]
+        g = _swap.permute_layer(self.graph, l, perm)
+        return self._commit_graph(g, "swap", log_history, layer=l, nodes=[i1, i2])
 
     def connection_cost(self, x=None) -> float:
         """Sum of edge score x |position distance| for the current layout."""

@@ -1,11 +1,12 @@
 """``kanir.KAN``: the pykan-style facade. Thin: it delegates to the IR, the backends and passes.
 
 One rule for state: every method that changes the model (``refine``, ``prune``,
-``fix_symbolic``, ``expand_*`` ...) changes *this* model and returns it, so both
-``model.prune()`` and ``model = model.prune()`` work. Two methods return data instead and still
-change the model in place: ``fit`` (the training history) and ``augment_input`` (the extended
-dataset). ``model.copy()`` gives an independent copy; the graph passes underneath never mutate
-their input.
+``unfix``, ``expand_*`` ...) changes *this* model and returns it, so both
+``model.prune()`` and ``model = model.prune()`` work. Some return data instead and still
+change the model in place: ``fit`` (the training history), ``augment_input`` (the extended
+dataset), ``fix_symbolic`` (R², as pykan) and ``auto_symbolic`` (its report).
+``model.copy()`` gives an independent copy; the graph passes underneath never mutate their
+input.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Snapping fitted constants to simple exact values (integers, small rationals, π, e, √2, ...).
 
 Fits return floats such as ``0.49998`` or ``3.14161``; formulas should read ``1/2`` and ``pi``.
-``snap_value`` finds the simplest candidate within a relative tolerance, ``ex_round`` rounds and
-snaps every float of a sympy expression, and ``snap_params`` snaps the (a, b, c, d) of an edge fit
-but keeps a snap only if the fit to the edge's samples does not get worse (data-checked). All
-three are deterministic.
+``snap_value`` finds the simplest candidate within a relative tolerance, ``snap_round`` rounds
+and snaps every float of a sympy expression (``ex_round`` only rounds, to decimal places, as
+pykan's does), and ``snap_params`` snaps the (a, b, c, d) of an edge fit but keeps a snap only
+if the fit to the edge's samples does not get worse (data-checked). All are deterministic.
 """
 
 from __future__ import annotations
@@ -117,11 +117,11 @@ def _round_float(v: float, digits: int) -> sympy.Float:
     return sympy.Float(f"{v:.{digits}g}", digits)
 
 
-def ex_round(expr: sympy.Expr, floating_digit: int = 4, rel_tol: float | None = None,
-             candidates: Sequence | None = None) -> sympy.Expr:
+def snap_round(expr: sympy.Expr, floating_digit: int = 4, rel_tol: float | None = None,
+               candidates: Sequence | None = None) -> sympy.Expr:
     """Snap the floats of ``expr`` to simple exact values, else round to ``floating_digit``
     significant digits. The default tolerance, 3·10^-floating_digit, takes 1.9999 and 1.0002
-    (printed to 4 digits) to 2 and 1."""
+    (printed to 4 digits) to 2 and 1. (pykan's decimal rounding is :func:`ex_round`.)"""
     tol = 3 * 10.0 ** (-floating_digit) if rel_tol is None else rel_tol
     expr = sympy.sympify(expr)
     repl = {}
@@ -129,6 +129,19 @@ def ex_round(expr: sympy.Expr, floating_digit: int = 4, rel_tol: float | None = 
         s = snap_value(float(f), tol, candidates)
         repl[f] = s if s is not None else _round_float(float(f), floating_digit)
     return expr.xreplace(repl)
+
+
+def ex_round(ex1: sympy.Expr, n_digit: int) -> sympy.Expr:
+    """pykan's ``ex_round``: every float of ``ex1`` rounded to ``n_digit`` decimal places
+    (``1234.5678`` at 2 gives ``1234.57``; negative ``n_digit`` rounds to tens, hundreds ...).
+    Exact numbers are left alone and nothing is snapped (that is :func:`snap_round`)."""
+    if isinstance(n_digit, bool) or not isinstance(n_digit, int):
+        raise DataError(f"ex_round: n_digit must be an integer (decimal places), got {n_digit!r}")
+    try:
+        expr = sympy.sympify(ex1)
+    except (sympy.SympifyError, TypeError) as e:
+        raise DataError(f"ex_round needs a sympy expression or number, got {ex1!r}: {e}") from None
+    return expr.xreplace({f: f.round(n_digit) for f in expr.atoms(sympy.Float)})
 
 
 # ----------------------------------------------------------------------------- data-checked

@@ -60,6 +60,9 @@ class SymbolicReport:
 
     edges: list[EdgeFit] = field(default_factory=list)
     r2_threshold: float = 0.0
+    #: what the facade's check found wrong with the result (an output cut off from every
+    #: input, a much worse fit); empty when all is well
+    warnings: list[str] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[EdgeFit]:
         return iter(self.edges)
@@ -101,7 +104,8 @@ class SymbolicReport:
     def __str__(self) -> str:
         head = (f"auto_symbolic: {len(self.fixed)} edge(s) fixed, {len(self.kept)} kept as "
                 f"spline (r2_threshold={self.r2_threshold:g})")
-        return head + ("\n" + self.table() if self.edges else "")
+        body = head + ("\n" + self.table() if self.edges else "")
+        return "\n".join([body, *self.warnings])
 
     def __repr__(self) -> str:
         return (f"SymbolicReport(fixed={len(self.fixed)}, kept={len(self.kept)}, "

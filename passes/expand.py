@@ -11,7 +11,7 @@ Examples
 --------
 >>> g2 = expand_width(g, layer=1, n=2)            # two more sum nodes in hidden layer 1
 >>> g3 = expand_depth(g2)                         # an identity layer after the outputs
->>> g4 = perturb(g3, mag=0.1, mode="minimal")     # random splines on the new (zero) edges
+>>> g4 = perturb(g3, mag=1.0, mode="minimal")     # random splines on the new (zero) edges
 """
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ from ._eval import default_samples, evaluate
 __all__ = ["expand_width", "expand_depth", "perturb", "PERTURB_MODES"]
 
 PERTURB_MODES = ("non-intrusive", "minimal", "all")
+
+#: the size ``mag=1`` stands for: spline coefficients of this standard deviation (or lines of
+#: this slope) are about as large as a freshly initialised KAN edge on [-1, 1], which is what
+#: pykan's ``perturb(mag=1.0)`` gives (it switches edges on with mask ``mag``).
+PERTURB_UNIT = 0.1
 
 
 # ---------------------------------------------------------------------- expand_width
@@ -136,23 +141,27 @@ def _out_edge_attrs(graph: KanGraph, l: int):
 
 
 # ---------------------------------------------------------------------- perturb
-def perturb(graph: KanGraph, mag: float = 0.1, mode: str = "non-intrusive", seed: int = 0,
+def perturb(graph: KanGraph, mag: float = 1.0, mode: str = "non-intrusive", seed: int = 0,
             x=None) -> KanGraph:
     """Make new (zero-function) edges trainable so that every one gets a gradient.
+
+    ``mag`` is relative to a freshly initialised edge, as in pykan (default 1.0): the random
+    coefficients have standard deviation ``mag·PERTURB_UNIT`` and the lines of "non-intrusive"
+    slope ``mag·PERTURB_UNIT``.
 
     Modes (pykan's names):
 
     * ``"non-intrusive"`` (default): the function stays exactly the same. Every present
       zero-function edge becomes a trainable spline; one leaving a node that is constant on the
-      data (a new node) becomes ``mag * (x - b)``, which vanishes at that node's value ``b`` but
-      has slope ``mag``, so the edges feeding the node get a gradient too. Edges into a new
+      data (a new node) becomes a line through zero at that node's value ``b``, so it changes
+      nothing but the edges feeding the node get a gradient too. Edges into a new
       *mult* node stay zero: a product of zeros has zero gradient in each factor, so they start
       moving one step after the others (use "minimal" to avoid that).
-    * ``"minimal"``: every present zero-function edge gets a random spline (coefficients with
-      standard deviation ``mag``); non-zero and absent edges are untouched.
+    * ``"minimal"``: every present zero-function edge gets a random spline; non-zero and absent
+      edges are untouched.
     * ``"all"``: every edge position, absent ones included, gets an active spline and random
-      coefficients of standard deviation ``mag`` added to its spline (symbolic parts stay),
-      making the network fully connected and fully trainable.
+      coefficients added to it (symbolic parts stay), making the network fully connected and
+      fully trainable.
 
     ``x`` (non-intrusive only) gives samples to tell constant nodes from varying ones (default:
     uniform samples over the input grid ranges); ``seed`` fixes the random coefficients.
@@ -164,7 +173,7 @@ def perturb(graph: KanGraph, mag: float = 0.1, mode: str = "non-intrusive", seed
     if isinstance(mag, bool) or not isinstance(mag, int | float | np.floating) or not np.isfinite(
             mag) or mag < 0:
         raise PassError(f"mag must be a finite number >= 0, got {mag!r}")
-    mag = float(mag)
+    mag = float(mag) * PERTURB_UNIT
     rng = np.random.default_rng(as_int(seed, "seed", 0))
     h = graph.copy()
     strip_analysis(h)

@@ -1,5 +1,6 @@
 """Pruning by attribution score: ``prune_node``, ``prune_edge``, ``prune_input``, ``prune``, and
-the single-item removals ``remove_edge`` / ``remove_node``.
+the single-item removals ``remove_edge`` / ``remove_node`` (pykan's masks: indices stay) and
+``delete_node`` (the node goes, later indices shift).
 
 Every function returns a new graph (pykan's ``prune()`` returns a copy while ``prune_edge()``
 works in place; kanir has one rule). Scores come from :func:`kanir.passes.attribution.attribute`
@@ -33,7 +34,7 @@ from ._common import (
 from .attribution import attribute, scored
 
 __all__ = ["prune", "prune_node", "prune_edge", "prune_input", "remove_edge", "remove_node",
-           "restrict_dataset"]
+           "delete_node", "restrict_dataset"]
 
 
 def prune_edge(graph: KanGraph, threshold: float = 3e-2, x=None, fold_mean: bool = True
@@ -46,14 +47,26 @@ def prune_edge(graph: KanGraph, threshold: float = 3e-2, x=None, fold_mean: bool
     return _without_edges(g, drop, fold_mean)
 
 
-def remove_edge(graph: KanGraph, l: int, i: int, j: int, fold_mean: bool = False) -> KanGraph:
-    """Remove the edge (l, i, j) (pykan's ``remove_edge``); with ``fold_mean`` its recorded mean
-    activation moves into the subnode bias (needs scores from :func:`attribute`)."""
+def remove_edge(graph: KanGraph, l: int, i: int, j: int, fold_mean: bool = False,
+                keep_symbolic: bool = True) -> KanGraph:
+    """Switch off the spline of edge (l, i, j), as pykan's ``remove_edge`` zeroes its spline mask:
+    a symbolic part survives (its spline, if any, is kept inactive for ``unfix_symbolic``); an
+    edge with nothing else becomes absent. ``keep_symbolic=False`` removes the whole edge. With
+    ``fold_mean`` a removed edge's recorded mean activation moves into the subnode bias (needs
+    scores from :func:`attribute`)."""
     require_layered(graph, "remove_edge")
     for name, v in (("l", l), ("i", i), ("j", j)):
         as_int(v, name, 0)
-    if graph.edge(l, i, j) is None:
+    act = graph.edge(l, i, j)
+    if act is None:
         raise PassError(f"there is no edge (l={l}, i={i}, j={j}) to remove (it is already zero)")
+    if keep_symbolic and act.symbolic is not None:
+        h = graph.copy()
+        new = act.copy()
+        if new.spline is not None:
+            new.spline.active = False
+        h.set_edge(l, i, j, new)
+        return strip_analysis(h).check()
     return _without_edges(graph, [(l, i, j)], fold_mean)
 
 
@@ -174,15 +187,45 @@ def _input_index(v, names: list[str]) -> int:
     return as_int(v, f"input index (0..{len(names) - 1})", 0, len(names) - 1)
 
 
-def remove_node(graph: KanGraph, l: int, i: int, fold_mean: bool = False) -> KanGraph:
-    """Remove hidden node (l, i) with its subnodes and edges (pykan's ``remove_node``)."""
+#: pykan's remove_node modes: edges into the node, out of it, or both.
+REMOVE_NODE_MODES = ("all", "up", "down")
+
+
+def remove_node(graph: KanGraph, l: int, i: int, mode: str = "all") -> KanGraph:
+    """Cut node (l, i) off as pykan's ``remove_node`` does: the node stays (indices do not
+    shift) but its edges become absent — those out of it (``mode='up'``), into it
+    (``'down'``: into its subnodes, all ``arity`` of them for a mult node) or both (``'all'``,
+    the default). To delete nodes and shrink the layer use :func:`delete_node` or
+    ``prune_node(active_neurons=...)``."""
     require_layered(graph, "remove_node")
+    if mode not in REMOVE_NODE_MODES:
+        raise PassError(f"remove_node mode must be one of {', '.join(map(repr, REMOVE_NODE_MODES))}"
+                        f", got {mode!r}")
+    L = graph.depth
+    lo, hi = (1 if mode != "up" else 0), (L - 1 if mode != "down" else L)
+    what = {"all": "a hidden layer", "up": "a layer with outgoing edges",
+            "down": "a layer with incoming edges"}[mode]
+    l = as_int(l, f"l ({what}, {lo}..{hi})", lo, hi)
+    n = graph.n_nodes(l)
+    i = as_int(i, f"i (a node of layer {l}, 0..{n - 1})", 0, n - 1)
+    drop = []
+    if mode in ("all", "up"):
+        drop += [(l, i, j) for _, src, j, _ in graph.act_edges(l) if src == i]
+    if mode in ("all", "down"):
+        subs = {sub[2] for sub, _ in graph.nx.in_edges(N(l, i))}  # wires subnode -> node
+        drop += [(l - 1, src, j) for _, src, j, _ in graph.act_edges(l - 1) if j in subs]
+    return _without_edges(graph, drop, False)
+
+
+def delete_node(graph: KanGraph, l: int, i: int, fold_mean: bool = False) -> KanGraph:
+    """Delete hidden node (l, i) with its subnodes and edges; later nodes move down one index."""
+    require_layered(graph, "delete_node")
     L = graph.depth
     l = as_int(l, f"l (a hidden layer 1..{L - 1})", 1, L - 1)
     n = graph.n_nodes(l)
     i = as_int(i, f"i (a node of layer {l}, 0..{n - 1})", 0, n - 1)
     if n == 1:
-        raise PassError(f"layer {l} has a single node; removing it would disconnect the model")
+        raise PassError(f"layer {l} has a single node; deleting it would disconnect the model")
     return _without_nodes(graph, {l: [k for k in range(n) if k != i]}, fold_mean)
 
 

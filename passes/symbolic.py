@@ -184,12 +184,14 @@ def symbolic_edges(graph: KanGraph, include_both: bool = True) -> list[tuple[int
 
 def suggest_symbolic(graph: KanGraph, l: int, i: int, j: int, x=None, *, samples=None, lib=None,
                      topk: int | None = 5, weight_simple: float = 0.8,
-                     a_range=(-10, 10), b_range=(-10, 10), y_th: float = Y_TH) -> list[FitRow]:
+                     a_range=(-10, 10), b_range=(-10, 10), y_th: float = Y_TH,
+                     r2_loss_fun=None, c_loss_fun=None) -> list[FitRow]:
     """The ``topk`` library functions that best fit edge (l, i, j), best first.
 
     The edge's samples come from data ``x`` (model inputs) or are given as ``samples=(edge
     inputs, edge outputs)``. Each row has the fitted (a, b, c, d), R², complexity and the score
-    ``weight_simple·complexity + (1-weight_simple)·log2(1-R²+1e-5)`` (lower is better).
+    ``weight_simple·complexity + (1-weight_simple)·log2(1-R²+1e-5)`` (lower is better), or
+    with pykan's ``r2_loss_fun``/``c_loss_fun`` in place of those two terms (see :func:`ranking`).
     """
     l, i, j = _check_edge(graph, l, i, j)
     if topk is not None:
@@ -199,7 +201,8 @@ def suggest_symbolic(graph: KanGraph, l: int, i: int, j: int, x=None, *, samples
         raise DataError(f"edge ({l},{i},{j}) has no finite sample to fit")
     fit = fit_affine(xs, ys, _lib_names(lib), _check_range(a_range, "a_range"),
                      _check_range(b_range, "b_range"), y_th=y_th, weights=w)
-    rows = ranking(fit, 0, xs[0], ys[0], w[0], _weight(weight_simple), y_th)
+    rows = ranking(fit, 0, xs[0], ys[0], w[0], _weight(weight_simple), y_th, r2_loss_fun,
+                   c_loss_fun)
     return rows if topk is None else rows[:topk]
 
 
@@ -240,8 +243,8 @@ def check_row(row: FitRow, xs: torch.Tensor, ys: torch.Tensor, w: torch.Tensor,
 CANCEL_OK = 2.0
 
 
-def ranking(res, e: int, xs, ys, w, weight_simple: float = 0.8, y_th: float = Y_TH
-            ) -> list[FitRow]:
+def ranking(res, e: int, xs, ys, w, weight_simple: float = 0.8, y_th: float = Y_TH,
+            r2_loss_fun=None, c_loss_fun=None) -> list[FitRow]:
     """All candidates of edge ``e`` of a fit_affine result, best first.
 
     The score is symfit's (``weight_simple``·complexity + (1-weight_simple)·log2(1-R²+1e-5))
@@ -249,18 +252,51 @@ def ranking(res, e: int, xs, ys, w, weight_simple: float = 0.8, y_th: float = Y_
     cancellation (:func:`check_row`) exceeds 2, so a well-conditioned function wins over one that only
     imitates it through huge cancelling constants when their R² are alike. Candidates that are
     not valid on the samples (see :func:`check_row`) score +inf.
+
+    ``r2_loss_fun`` / ``c_loss_fun`` (pykan's names) replace the two terms of the score: the
+    score becomes ``weight_simple·c_loss_fun(complexity) + (1-weight_simple)·r2_loss_fun(R²)``,
+    each called once with a numpy array of every candidate's value.
     """
-    rows = []
-    for r in res.ranking(e, None, weight_simple):
+    rows = res.ranking(e, None, weight_simple)
+    if r2_loss_fun is not None or c_loss_fun is not None:
+        rows = _custom_scores(rows, weight_simple, r2_loss_fun, c_loss_fun)
+    out = []
+    for r in rows:
         ratio, valid = check_row(r, xs, ys, w, y_th)
         if not valid:
-            rows.append(r._replace(score=math.inf))
+            out.append(r._replace(score=math.inf))
             continue
         pen = 0.0 if ratio <= CANCEL_OK else (
             math.inf if not math.isfinite(ratio) else 2 * weight_simple * math.log2(ratio / CANCEL_OK))
-        rows.append(r._replace(score=r.score + pen))
-    rows.sort(key=lambda r: (round(r.score, 6), r.complexity, round(abs(r.b), 9), r.name))
-    return rows
+        out.append(r._replace(score=r.score + pen))
+    out.sort(key=lambda r: (round(r.score, 6), r.complexity, round(abs(r.b), 9), r.name))
+    return out
+
+
+def _custom_scores(rows: list[FitRow], weight_simple: float, r2_loss_fun, c_loss_fun
+                   ) -> list[FitRow]:
+    """The rows rescored with user loss functions of R² and complexity (numpy in, numpy out)."""
+    r2 = np.array([r.r2 for r in rows], dtype=np.float64)
+    cs = np.array([r.complexity for r in rows], dtype=np.float64)
+    terms = []
+    for name, fun, vals, default in (("r2_loss_fun", r2_loss_fun, r2,
+                                      lambda v: np.log2(1 + 1e-5 - v)),
+                                     ("c_loss_fun", c_loss_fun, cs, lambda v: v)):
+        f = default if fun is None else fun
+        if not callable(f):
+            raise PassError(f"{name} must be a function of a numpy array, got {fun!r}")
+        with np.errstate(all="ignore"):
+            try:
+                t = np.asarray(f(vals.copy()), dtype=np.float64)
+            except Exception as e:  # the user's function failed: say which one and why
+                raise PassError(f"{name} failed on an array of {len(vals)} values: {e}") from None
+        if t.shape != vals.shape:
+            raise PassError(f"{name} must return one number per candidate (shape "
+                            f"{vals.shape}), got shape {t.shape}")
+        terms.append(np.where(np.isnan(t), np.inf, t))
+    score = weight_simple * terms[1] + (1 - weight_simple) * terms[0]
+    score = np.where(np.isfinite(r2), score, np.inf)
+    return [r._replace(score=float(s)) for r, s in zip(rows, score)]
 
 
 def _weight(w) -> float:

@@ -10,8 +10,10 @@ from kanir import Activation
 from kanir.backends.torch import lower
 from kanir.errors import DataError, PassError
 from kanir.graph import KanGraph
+from kanir.passes._common import zero_edge
 from kanir.passes.attribution import attribute, has_scores
 from kanir.passes.prune import (
+    delete_node,
     prune,
     prune_edge,
     prune_input,
@@ -119,16 +121,65 @@ def test_prune_runs_nodes_then_edges(g3):
 
 
 def test_remove_edge_and_node(g3):
-    g = remove_edge(g3, 0, 1, 1)
+    g = remove_edge(g3, 0, 1, 1, keep_symbolic=False)
     assert g.edge(0, 1, 1) is None and g3.edge(0, 1, 1) is not None
-    g = remove_node(g3, 1, 1)
+    g = delete_node(g3, 1, 1)
     assert g.width == [3, 2, 1] and g.edge(1, 1, 0).same(g3.edge(1, 2, 0))
     with pytest.raises(PassError, match="no edge"):
         remove_edge(g3, 0, 0, 1)
     with pytest.raises(PassError, match="hidden layer"):
-        remove_node(g3, 0, 1)
+        delete_node(g3, 0, 1)
     with pytest.raises(PassError, match="single node"):
-        remove_node(remove_node(remove_node(g3, 1, 2), 1, 1), 1, 0)
+        delete_node(delete_node(delete_node(g3, 1, 2), 1, 1), 1, 0)
+
+
+def test_remove_edge_switches_off_only_the_spline_as_pykan(g3):
+    """pykan's remove_edge zeroes the spline mask: a symbolic part survives."""
+    both = g3.copy()
+    act = g3.edge(0, 1, 1).copy()
+    act.spline = zero_edge(g3, 0, 1).spline
+    act.spline.coef = act.spline.coef + 0.5
+    both.set_edge(0, 1, 1, act)
+    assert both.edge(0, 1, 1).kind == "both"
+    g = remove_edge(both, 0, 1, 1)
+    assert g.edge(0, 1, 1).kind == "symbolic" and g.edge(0, 1, 1).spline is not None
+    kept = g.edge(0, 1, 1).symbolic
+    assert (kept.fun, kept.params) == ("x^2", (1.0, 0.0, 1.0, 0.0))
+    assert remove_edge(g3, 0, 1, 1).edge(0, 1, 1).same(g3.edge(0, 1, 1))  # symbolic: unchanged
+    sp = g3.copy()
+    sp.set_edge(0, 0, 0, zero_edge(g3, 0, 0))
+    assert remove_edge(sp, 0, 0, 0).edge(0, 0, 0) is None  # spline only: the edge goes
+
+
+@pytest.mark.parametrize("mode,gone", [
+    ("all", [(0, 0, 2), (1, 2, 0)]),
+    ("up", [(1, 2, 0)]),
+    ("down", [(0, 0, 2)]),
+])
+def test_remove_node_masks_it_and_keeps_indices(g3, mode, gone):
+    """pykan's remove_node zeroes the node's edges; the width and later indices stay."""
+    g = remove_node(g3, 1, 2, mode)
+    assert g.width == g3.width == [3, 3, 1]
+    before = {(l, i, j) for l, i, j, _ in g3.act_edges()}
+    assert {(l, i, j) for l, i, j, _ in g.act_edges()} == before - set(gone)
+    assert g.edge(1, 1, 0).same(g3.edge(1, 1, 0))  # node 1 is still node 1
+    with pytest.raises(PassError, match="mode must be one of"):
+        remove_node(g3, 1, 2, "sideways")
+    with pytest.raises(PassError, match="hidden layer"):
+        remove_node(g3, 0, 0)
+    assert {(l, i) for l, i, _, _ in remove_node(g3, 0, 0, "up").act_edges()} == \
+        {(l, i) for l, i, _, _ in g3.act_edges()} - {(0, 0)}
+
+
+def test_remove_node_down_cuts_every_factor_of_a_mult_node():
+    g = KanGraph.from_width([2, [1, 1], 1])
+    for i in range(2):
+        for j in range(3):
+            g.set_edge(0, i, j, _sym("x", c=float(i + j + 1)))
+    g.set_edge(1, 0, 0, _sym("x"))
+    g.set_edge(1, 1, 0, _sym("x"))
+    h = remove_node(g, 1, 1, "down")  # the mult node takes subnodes 1 and 2
+    assert sorted((i, j) for _, i, j, _ in h.act_edges(0)) == [(0, 0), (1, 0)]
 
 
 @pytest.mark.parametrize("call,err,match", [

@@ -7,7 +7,7 @@ import sympy
 import torch
 
 from kanir.errors import DataError
-from kanir.snap import affine_expr, ex_round, snap_params, snap_value
+from kanir.snap import affine_expr, ex_round, snap_params, snap_round, snap_value
 from kanir.symfit import fit_affine
 
 T = torch.float64
@@ -44,12 +44,28 @@ def test_snap_value_prefers_simple_and_honours_tolerance():
         snap_value(1.0, candidates=["x"])
 
 
-def test_ex_round():
-    assert ex_round(1.9999 * X**1.0002) == 2 * X
-    assert ex_round(0.4999 * sympy.sin(3.14159 * X)) == sympy.sin(sympy.pi * X) / 2
-    e = ex_round(2.34567 * X + 0.0123456)
+def test_snap_round():
+    assert snap_round(1.9999 * X**1.0002) == 2 * X
+    assert snap_round(0.4999 * sympy.sin(3.14159 * X)) == sympy.sin(sympy.pi * X) / 2
+    e = snap_round(2.34567 * X + 0.0123456)
     assert sorted(str(f) for f in e.atoms(sympy.Float)) == ["0.01235", "2.346"]
-    assert ex_round(X**2 + 3) == X**2 + 3  # nothing to do
+    assert snap_round(X**2 + 3) == X**2 + 3  # nothing to do
+
+
+def test_ex_round_rounds_to_decimal_places_as_pykan():
+    """pykan's ex_round(ex, n_digit) rounds floats to n_digit decimals and snaps nothing."""
+    e = ex_round(1234.5678 * X + 3.14159 * sympy.sin(X) + sympy.Rational(1, 3), 2)
+    assert str(e) == "1234.57*x + 3.14*sin(x) + 1/3"
+    assert sorted(float(f) for f in e.atoms(sympy.Float)) == pytest.approx([3.14, 1234.57],
+                                                                            rel=1e-3)
+    assert sympy.Rational(1, 3) in e.args  # exact numbers are left alone
+    e = ex_round(0.001 * X + 2.0, 2)  # 0.001 rounds to 0 at 2 decimals
+    assert e.is_Float and float(e) == 2.0
+    e = ex_round(1.9999 * X, 2)  # a float 2.0 times x: nothing is snapped to the integer 2
+    assert str(e) == "2.0*x" and e.args[0].is_Float
+    assert str(ex_round(X * 1234.5, -2)) == "1200.0*x"
+    with pytest.raises(DataError, match="n_digit must be an integer"):
+        ex_round(X, 2.5)
 
 
 def test_snap_params_fit_then_snap_near_miss_comes_out_exact():

@@ -65,4 +65,4 @@ def test_trick_a_end_to_end_gives_back_qvb_over_m():
     model.auto_symbolic(lib=["x", "1/x", "x^2", "sqrt", "exp", "log", "sin"], verbose=0)
     model.fit(ds, opt="LBFGS", steps=20, progress=False, update_grid=False)
     q, v, B, m = sympy.symbols(names)
-    assert model.symbolic_formula() == [q * v * B / m]
+    assert model.symbolic_formula()[0] == [q * v * B / m]

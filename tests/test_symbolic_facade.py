@@ -1,4 +1,5 @@
-"""The symbolic methods of kanir.KAN: suggest/fix/unfix/auto_symbolic and symbolic_formula."""
+"""The symbolic methods of kanir.KAN: suggest/fix/unfix/auto_symbolic and formula (kanir's
+rich read-back); pykan's calling conventions are in test_pykan_symbolic.py."""
 
 from __future__ import annotations
 
@@ -33,12 +34,15 @@ def sin_model():
     return m, ds
 
 
-def test_suggest_prints_a_table_and_returns_rows(sin_model, capsys):
+def test_suggest_prints_a_table_and_candidates_returns_rows(sin_model, capsys):
     m, _ = sin_model
-    rows = m.suggest_symbolic(0, 0, 0, lib=["x", "x^2", "sin", "tanh"], topk=3)
+    name, fun, r2, c = m.suggest_symbolic(0, 0, 0, lib=["x", "x^2", "sin", "tanh"], topk=3)
     out = capsys.readouterr().out
-    assert len(rows) == 3 and rows[0].name == "sin" and rows[0].r2 > 0.999
+    assert name == "sin" and r2 > 0.999 and c == 2
     assert "function" in out and "sin" in out and "complexity" in out
+    rows = m.symbolic_candidates(0, 0, 0, lib=["x", "x^2", "sin", "tanh"], topk=3)
+    assert capsys.readouterr().out == ""
+    assert len(rows) == 3 and rows[0].name == "sin" and rows[0].r2 == r2
     assert [r.score for r in rows] == sorted(r.score for r in rows)
     m.suggest_symbolic(0, 0, 0, lib=["x", "sin"], verbose=0)
     assert capsys.readouterr().out == ""
@@ -48,13 +52,13 @@ def test_fix_unfix_keep_the_model_and_return_self(sin_model, capsys):
     m = sin_model[0].copy()
     xs = m.cache_x
     before = m(xs).detach()
-    assert m.fix_symbolic(0, 0, 0, "sin", verbose=0) is m
-    assert m.last_fix.r2 > 0.999 and m.graph.edge(0, 0, 0).kind == "symbolic"
+    r2 = m.fix_symbolic(0, 0, 0, "sin", verbose=0)
+    assert r2 == m.last_fix.r2 and m.last_fix.r2 > 0.999 and m.graph.edge(0, 0, 0).kind == "symbolic"
     assert m.graph.edge(0, 0, 0).spline is not None  # kept for unfix
     assert torch.allclose(m(xs).detach(), before, atol=0.02)
     assert m.unfix_symbolic(0, 0, 0) is m
     assert torch.equal(m(xs).detach(), before)  # exactly the spline again
-    m.fix_symbolic(0, 1, 0, "x^2", fit_params=False, verbose=1)
+    assert m.fix_symbolic(0, 1, 0, "x^2", fit_params=False, verbose=1) is None
     assert "fixed: x^2" in capsys.readouterr().out
     assert m.graph.edge(0, 1, 0).symbolic.params == (1.0, 0.0, 1.0, 0.0)
     m.fix_symbolic(0, 0, 0, "sin", params=(2, 0, 1, 0), verbose=0)
@@ -80,21 +84,21 @@ def test_auto_symbolic_report_and_trainable_affines(sin_model):
     assert abs(float(layer.sym_affine[0, 0, 0].detach()) - 2.0) < 1e-6
 
 
-def test_symbolic_formula_names_vars_and_equals_model(sin_model):
+def test_formula_names_vars_and_equals_model(sin_model):
     m = sin_model[0].copy()
     m.auto_symbolic(lib=["x", "x^2", "sin"], verbose=0)
-    raw = m.symbolic_formula(snap=False, floating_digit=None, simplify=False)
+    raw = m.formula(snap=False, floating_digit=None, simplify=False)
     assert [str(s) for s in raw.variables] == ["x_1", "x_2"]
     xs = m.cache_x[:50]
     f = sympy.lambdify(raw.variables, raw[0], "numpy")
     np.testing.assert_allclose(f(*xs.numpy().T), m(xs).detach().numpy()[:, 0], rtol=1e-12)
     ds = sin_model[1]
-    named = m.symbolic_formula(var=["a", "b"], x=ds["train_input"], y=ds["train_label"])
+    named = m.formula(var=["a", "b"], x=ds["train_input"], y=ds["train_label"])
     a, b = sympy.symbols("a b")
     assert named[0] == sympy.sin(2 * a) + b**2
     assert named.fits[0].exact
     with pytest.raises(KanirError, match="one name per input"):
-        m.symbolic_formula(var=["a"])
+        m.formula(var=["a"])
 
 
 def test_formula_with_spline_edges_names_them(sin_model):
@@ -112,7 +116,7 @@ def test_methods_need_data():
         m.suggest_symbolic(0, 0, 0, verbose=0)
     m.fix_symbolic(0, 0, 0, "sin", fit_params=False, verbose=0)  # no data needed
     m.fix_symbolic(0, 1, 0, "x", params=(1, 0, 2, 0), verbose=0)
-    (f,) = m.symbolic_formula()  # no data: ex_round only
+    (f,) = m.formula()  # no data: snap_round only
     x1, x2 = sympy.symbols("x_1 x_2")
     assert f == sympy.sin(x1) + 2 * x2
 
@@ -123,7 +127,7 @@ def test_x_times_y_is_exactly_x_times_y():
     rep = m.auto_symbolic(verbose=0)
     assert not rep.kept
     m.fit(ds, steps=10, progress=False, update_grid=False)
-    (f,) = m.symbolic_formula(x=ds["train_input"], y=ds["train_label"])
+    (f,) = m.formula(x=ds["train_input"], y=ds["train_label"])
     x1, x2 = sympy.symbols("x_1 x_2")
     assert f == x1 * x2
 
@@ -131,7 +135,7 @@ def test_x_times_y_is_exactly_x_times_y():
 def test_cosine_edge_suggests_cos_first():
     """Fig. 11's pendulum: an edge trained to a cosine lists cos first."""
     m, _ = trained(lambda x: torch.cos(2 * x), [1, 1], 1, steps=15, ranges=(-2, 2))
-    rows = m.suggest_symbolic(0, 0, 0, verbose=0)
+    rows = m.symbolic_candidates(0, 0, 0)
     assert rows[0].name == "cos" and rows[0].r2 > 0.999
     assert rows[0].a == pytest.approx(2, abs=1e-2) and abs(rows[0].b) < 1e-2
 
@@ -146,7 +150,7 @@ def test_nan_and_zero_division_inputs_never_crash():
     m.fix_symbolic(0, 0, 0, "1/x", params=(1, 0, 1, 0), verbose=0)
     m.fix_symbolic(0, 1, 0, "x", params=(1, 0, 0, 0), verbose=0)
     xs = torch.tensor([[0.0, 1.0], [0.5, 1.0], [1.0, 1.0]], dtype=T)  # a pole at a sample
-    fits = m.symbolic_formula(x=xs)
+    fits = m.formula(x=xs)
     x1 = sympy.Symbol("x_1")
     assert sympy.simplify(fits[0] - 1 / x1) == 0
     assert math.isnan(fits.fits[0].rmse) or fits.fits[0].rmse >= 0
@@ -162,7 +166,7 @@ def test_constant_input_column_end_to_end():
     m.fit(ds, steps=10, progress=False)
     rep = m.auto_symbolic(lib=["x", "sin", "0", "log", "1/x"], verbose=0)
     assert rep[(0, 0, 0)].fun == "sin" and not rep.kept
-    (f,) = m.symbolic_formula(x=ds["train_input"], y=ds["train_label"])
+    (f,) = m.formula(x=ds["train_input"], y=ds["train_label"])
     assert sympy.Symbol("x_1") in f.free_symbols
     assert all(math.isfinite(float(v)) for v in f.atoms(sympy.Float))
 
@@ -170,20 +174,17 @@ def test_constant_input_column_end_to_end():
 def test_simplify_gives_up_after_its_time_limit_and_keeps_the_formula():
     """sympy.simplify can run for minutes on a 40-operation formula with floats (seen on a
     Feynman run); symbolic_formula's simplification stops at its time limit instead."""
-    import time
 
     import sympy
 
-    from kanir.facade_symbolic import _simplify
+    from kanir.formula_simplify import simplify_keeping_exact as _simplify
 
     x, y, z = sympy.symbols("x y z")
     e = 412.7 - 422.5 * sympy.cos(0.003183 * x**2 * y + 0.001186 * x**2 - 0.002167 * x * y**2
                                   + 0.01102 * x * y * z + 0.005243 * x * y + 0.0125 * x * z
                                   + 0.003678 * x - 0.0009466 * y**2 * z + 0.003061 * y**2
                                   - 0.001329 * y * z**2 + 0.005055 * y * z - 0.004746 * y)
-    t0 = time.monotonic()
     out = _simplify(e, seconds=0.2)
-    assert time.monotonic() - t0 < 3.0
     assert out == e  # given up: returned as it was (this one takes minutes)
     assert _simplify(sympy.sin(x) ** 2 + sympy.cos(x) ** 2, seconds=30) == 1  # room: it works
 
@@ -191,7 +192,7 @@ def test_simplify_gives_up_after_its_time_limit_and_keeps_the_formula():
 def test_time_limit_restores_an_outer_timer():
     import signal
 
-    from kanir.facade_symbolic import _time_limit
+    from kanir.formula_simplify import time_limit as _time_limit
 
     fired = []
     old = signal.signal(signal.SIGALRM, lambda *a: fired.append(1))

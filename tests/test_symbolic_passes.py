@@ -299,7 +299,7 @@ def test_formula_equals_model_on_random_symbolic_graphs(g, seed):
     """pykan #206/#404/#508: its formula multiplied subnodes in pairs whatever the arity and read
     stale activations. kanir's formula is read from the IR: it equals the model everywhere."""
     model = kanir.KAN.from_graph(g, device="cpu")
-    formulas = model.symbolic_formula(snap=False, floating_digit=None, simplify=False)
+    formulas = model.formula(snap=False, floating_digit=None, simplify=False)
     gen = torch.Generator().manual_seed(seed)
     xs = torch.rand(64, g.n_nodes(0), generator=gen, dtype=T) * 2 - 1
     with torch.no_grad():

@@ -40,7 +40,7 @@ def test_exp_sin_square_tutorial_pipeline_recovers_the_formula():
                                "abs"], verbose=0)
     assert sorted(e.fun for e in rep) == ["exp", "sin", "x^2"]
     m.fit(ds, opt="LBFGS", steps=30, progress=False, update_grid=False)
-    (formula,) = m.symbolic_formula(x=ds["train_input"], y=ds["train_label"])
+    (formula,) = m.formula(x=ds["train_input"], y=ds["train_label"])
     x1, x2 = sympy.symbols("x_1 x_2")
     assert truth_equal(formula, sympy.exp(sympy.sin(sympy.pi * x1) + x2**2))
 
@@ -68,7 +68,7 @@ def test_relativistic_mass_with_auxiliary_inputs_gives_m0_gamma():
     m.fit(ds2, opt="LBFGS", steps=20, progress=False)
     m.auto_symbolic(lib=["x", "x^2", "1/x", "sqrt", "exp", "log", "sin"], verbose=0)
     m.fit(ds2, opt="LBFGS", steps=20, progress=False, update_grid=False)
-    (formula,) = m.symbolic_formula(x=ds2["train_input"], y=ds2["train_label"])
+    (formula,) = m.formula(x=ds2["train_input"], y=ds2["train_label"])
     assert formula == sympy.Symbol("m0") * sympy.Symbol("gamma")
 
 
@@ -95,7 +95,7 @@ def test_singular_library_on_inputs_crossing_zero_is_nan_free():
     if rep.kept:  # reported, never silently NaN
         assert all(e.reason for e in rep.kept)
         return
-    (formula,) = m.symbolic_formula(x=ds["train_input"], y=ds["train_label"])
+    (formula,) = m.formula(x=ds["train_input"], y=ds["train_label"])
     fn = sympy.lambdify(sympy.symbols("x_1 x_2"), formula, "numpy")
     vals = np.asarray(fn(*ds["test_input"].numpy().T), dtype=float)
     assert np.isfinite(vals).all()

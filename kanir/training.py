@@ -54,6 +54,7 @@ def check_dataset(dataset: dict, module: KANModule) -> dict:
     """Validated copy of a pykan-style dataset dict on the module's device and dtype."""
     if not isinstance(dataset, dict):
         raise DataError("dataset must be a dict with train_input, train_label, test_input, test_label")
+    module.check_dtype()
     missing = [k for k in ("train_input", "train_label") if k not in dataset]
     if missing:
         raise DataError(f"dataset lacks {missing}; create one with kanir.create_dataset")

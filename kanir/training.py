@@ -234,7 +234,7 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
     bar = _progress(steps, progress)
     try:
         for step in bar:
-            idx = torch.randperm(n, generator=gen)[:bs].to(x_tr.device) if bs < n else None
+            idx = torch.randperm(n, generator=gen, device="cpu")[:bs].to(x_tr.device) if bs < n else None
             xb = x_tr if idx is None else x_tr[idx]
             yb = y_tr if idx is None else y_tr[idx]
             if (update_grid_ and step % freq == 0 and step < stop_grid_update_step

@@ -303,3 +303,19 @@ def test_compiled_kan_in_float64_equals_the_formula(formula, ranges):
     with torch.no_grad():
         got = model(x)[:, 0]
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_forward_and_fit_create_nothing_on_the_default_device(model, trained):
+    """With the default device set elsewhere ("meta" stands in for CUDA), a CPU model's forward,
+    backward, fit (both optimisers, grid updates, regulariser, mini-batches) and refine stay on
+    the CPU: every tensor they create names its device."""
+    _, data, x = trained
+    with torch.device("meta"):
+        y = model(x)
+        assert y.device.type == "cpu"
+        y.sum().backward()
+        for opt, lr in (("LBFGS", 1.0), ("Adam", 1e-2)):
+            hist = model.fit(data, opt=opt, steps=3, lr=lr, lamb=1e-3, batch=100, progress=False)
+            assert all(v == v for v in hist["train_loss"])
+        model.refine(7)
+        assert model(x).device.type == "cpu" and model.grid == 7

@@ -71,7 +71,8 @@ class KANLayer(nn.Module):
         self.register_buffer("mask_sym", torch.zeros(n_in, n_out, **f))
         self.sym_affine = nn.Parameter(torch.tensor([1.0, 0.0, 1.0, 0.0], **f).repeat(n_in, n_out, 1))
         self.sym_funs = [["0"] * n_out for _ in range(n_in)]
-        self.register_buffer("sym_index", torch.zeros(2, 0, dtype=torch.long))
+        # derived from mask_sym/sym_funs by refresh_symbolic, so not part of the state dict
+        self.register_buffer("sym_index", torch.zeros(2, 0, dtype=torch.long), persistent=False)
         self._sym_segments: list[tuple[str, int, int]] = []
         self._any_spline = False
         self.subnode_scale = nn.Parameter(torch.ones(n_out, **f), requires_grad=False)
@@ -90,7 +91,9 @@ class KANLayer(nn.Module):
         return self.grid.shape[1] - 2 * self.k - 1
 
     def _build_mult_index(self) -> None:
+        """Index buffers of the mult nodes (derived from ``out_width``, so not persistent)."""
         ow = self.out_width
+        dev = self.grid.device
         groups: dict[int, list[list[int]]] = {}
         j = ow.n_sum
         order = []
@@ -100,14 +103,16 @@ class KANLayer(nn.Module):
             j += a
         self._mult_arities = sorted(groups)
         for a in self._mult_arities:
-            self.register_buffer(f"mult_idx_{a}", torch.tensor(groups[a], dtype=torch.long))
+            self.register_buffer(f"mult_idx_{a}", torch.tensor(groups[a], dtype=torch.long, device=dev),
+                                 persistent=False)
         # position of each mult node's product in the concatenation of arity groups
         offsets, pos = {}, 0
         for a in self._mult_arities:
             offsets[a] = pos
             pos += len(groups[a])
         perm = [offsets[a] + r for a, r, _ in order]
-        self.register_buffer("mult_perm", torch.tensor(perm, dtype=torch.long))
+        self.register_buffer("mult_perm", torch.tensor(perm, dtype=torch.long, device=dev),
+                             persistent=False)
 
     def refresh_symbolic(self) -> None:
         """Rebuild cached structure after editing masks/functions: the function-grouped index of
@@ -130,6 +135,37 @@ class KANLayer(nn.Module):
         idx = torch.tensor(flat, dtype=torch.long).reshape(-1, 2).T.contiguous()
         self.sym_index = idx.to(self.grid.device)
         self._sym_segments = segs
+
+    # ------------------------------------------------------------------ nn.Module state
+    _INDEX_DTYPES = {"has_spline": torch.bool, "sym_index": torch.long, "mult_perm": torch.long}
+
+    def _apply(self, fn, recurse=True):
+        """nn.Module.type() casts every tensor, index buffers too: keep those integer/bool."""
+        super()._apply(fn, recurse)
+        for name, buf in self._buffers.items():
+            want = self._INDEX_DTYPES.get(name, torch.long if name.startswith("mult_idx_") else None)
+            if buf is not None and want is not None and buf.dtype != want:
+                self._buffers[name] = buf.to(want)
+        return self
+
+    def get_extra_state(self) -> dict:
+        """The non-tensor state a state dict must carry: symbolic function names, base function."""
+        return {"sym_funs": [list(row) for row in self.sym_funs], "base_fun": self.base_fun}
+
+    def set_extra_state(self, state: dict) -> None:
+        """Restore :meth:`get_extra_state` (called by load_state_dict after the tensors) and
+        rebuild the derived index buffers, which may be garbage after ``to_empty``."""
+        funs, base_fun = state.get("sym_funs"), state.get("base_fun", self.base_fun)
+        if (not isinstance(funs, list) or len(funs) != self.n_in
+                or any(not isinstance(r, list) or len(r) != self.n_out for r in funs)):
+            raise GraphError(f"state dict's symbolic function table does not fit a layer with "
+                             f"{self.n_in} inputs and {self.n_out} subnodes")
+        if base_fun not in BASE_FUNS:
+            raise GraphError(f"state dict names unknown base function {base_fun!r}")
+        self.sym_funs = [[str(f) for f in row] for row in funs]
+        self.base_fun = base_fun
+        self._build_mult_index()
+        self.refresh_symbolic()
 
     # ------------------------------------------------------------------ forward
     def spline_weights(self):
@@ -290,7 +326,16 @@ class KANModule(nn.Module):
     def n_out(self) -> int:
         return self.layers[-1].out_width.n_nodes
 
+    def check_dtype(self) -> None:
+        """Raise unless the module is float32/float64 (``.half()``/``.bfloat16()`` are allowed by
+        torch but lose the knots' and symbolic constants' precision: outputs off by percents)."""
+        if self.dtype not in (torch.float32, torch.float64):
+            raise GraphError(f"kanir supports float32 and float64, but this model is {self.dtype} "
+                             f"(after .half()/.bfloat16()?): float16 and bfloat16 are unsupported; "
+                             f"convert back with model.float() or model.double()")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_dtype()
         for layer in self.layers:
             x = layer(x)
         return x

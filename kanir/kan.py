@@ -16,7 +16,7 @@ import copy
 import torch
 from torch import nn
 
-from kanir.backends.torch import KANModule, lift, lower, torch_dtype
+from kanir.backends.torch import KANModule, dtype_name, lift, lower, torch_dtype
 
 from .arguments import as_float, as_int
 from .errors import DataError
@@ -280,8 +280,8 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
     def to_dtype(self, dtype) -> KAN:
         """Convert parameters to ``dtype`` (torch.float32/float64, or their names); returns self."""
         dt = torch_dtype(dtype) if isinstance(dtype, str) else dtype
-        self.net.to(dt)
-        return self
+        dtype_name(dt)  # GraphError for anything but float32/float64
+        return self.to(dt)
 
 
 def load(path, device=None) -> KAN:

@@ -56,6 +56,7 @@ def check_dataset(dataset: dict, module: KANModule) -> dict:
     """Validated copy of a pykan-style dataset dict on the module's device and dtype."""
     if not isinstance(dataset, dict):
         raise DataError("dataset must be a dict with train_input, train_label, test_input, test_label")
+    module.check_dtype()
     missing = [k for k in ("train_input", "train_label") if dataset.get(k) is None]
     if missing:
         raise DataError(f"dataset lacks {missing}; create one with kanir.create_dataset")
@@ -313,7 +314,7 @@ def fit(module: KANModule, dataset: dict, opt: str = "LBFGS", steps: int = 100, 
     bar = _progress(steps, opts["progress"])
     try:
         for step in bar:
-            idx = torch.randperm(n, generator=gen)[:bs].to(x_tr.device) if bs < n else None
+            idx = torch.randperm(n, generator=gen, device="cpu")[:bs].to(x_tr.device) if bs < n else None
             xb = x_tr if idx is None else x_tr[idx]
             yb = y_tr if idx is None else y_tr[idx]
             if (opts["update_grid_"] and step % freq == 0 and step < stop_grid

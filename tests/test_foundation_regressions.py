@@ -32,10 +32,24 @@ def test_model_to_meta_device_moves_everything():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_fit_and_forward():
-    ds = kanir.create_dataset(lambda x: x[:, [0]] * x[:, [1]], n_var=2, device="cuda")
-    m = kanir.KAN([2, [0, 1], 1], device="cuda")
-    m.fit(ds, steps=5, progress=False)
-    assert m(ds["test_input"]).device.type == "cuda"
+    """On CUDA in float64: everything moves, forward equals the CPU's, and fit (LBFGS with grid
+    updates) follows the CPU run up to rounding."""
+    ds = kanir.create_dataset(lambda x: x[:, [0]] * x[:, [1]], n_var=2, seed=0, dtype=torch.float64)
+    cpu = kanir.KAN([2, [0, 1], 1], seed=0, device="cpu", dtype=torch.float64)
+    gpu = copy.deepcopy(cpu).to("cuda")
+    assert gpu.device.type == "cuda" and gpu.dtype == torch.float64
+    assert all(t.device.type == "cuda" for t in list(gpu.parameters()) + list(gpu.buffers()))
+    x = ds["test_input"]
+    with torch.no_grad():
+        torch.testing.assert_close(gpu(x.cuda()).cpu(), cpu(x), rtol=1e-12, atol=1e-12)
+    h_cpu = cpu.fit(ds, steps=5, progress=False)
+    h_gpu = gpu.fit({k: v.cuda() for k, v in ds.items()}, steps=5, progress=False)
+    assert h_gpu["train_loss"][-1] < 0.1 * h_gpu["train_loss"][0]
+    assert h_gpu["train_loss"][-1] == pytest.approx(h_cpu["train_loss"][-1], rel=1e-6)
+    with torch.no_grad():
+        out = gpu(x.cuda())
+        assert out.device.type == "cuda"
+        torch.testing.assert_close(out.cpu(), cpu(x), rtol=1e-6, atol=1e-9)
 
 
 def test_constant_input_column_and_rank_deficient_grid_update_stay_finite():

@@ -28,6 +28,10 @@ _LAZY = {
     "kanpiler": ("kanir.compiler", "kanpiler"),
     "to_sympy": ("kanir.backends.sympy", "to_sympy"),
     "to_dot": ("kanir.backends.graphviz", "to_dot"),
+    "jacobian": ("kanir.derivatives", "jacobian"),
+    "hessian": ("kanir.derivatives", "hessian"),
+    "batch_jacobian": ("kanir.derivatives", "batch_jacobian"),
+    "batch_hessian": ("kanir.derivatives", "batch_hessian"),
 }
 
 

@@ -357,3 +357,9 @@ def test_layer_counts_params_and_switches():
     assert list(m.get_params()) == list(m.parameters())
     assert m.speed(compile=False) is m
     assert m.disable_symbolic_in_fit(0.0) == (True, True)
+
+
+def test_speed_compile_returns_pykans_compiled_module():
+    m = _model()
+    compiled = m.speed(compile=True)  # compiled lazily, on the first call
+    assert compiled is not m and compiled._orig_mod is m

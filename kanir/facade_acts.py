@@ -36,6 +36,10 @@ class _Acts:
     acts_scale_spline: list
 
 
+def _same_key(a: tuple, b: tuple) -> bool:
+    return all(u is v for u, v in zip(a[:3], b[:3])) and a[3:] == b[3:]
+
+
 def _functorch_wrapped(x: torch.Tensor) -> bool:
     """Is x a tensor inside a torch.func transform (vmap, grad)? Such a tensor must not be kept."""
     check = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
@@ -86,9 +90,15 @@ class ActivationMethods:
         return self
 
     # ------------------------------------------------------------------ computed on demand
-    def _state_key(self, x: torch.Tensor) -> tuple:
+    def _state_key(self, x: torch.Tensor | None) -> tuple:
+        """What results computed on ``x`` depend on: x, the module, dtype, device, and the
+        in-place update counters of every parameter and buffer."""
         tensors = list(self.net.parameters()) + list(self.net.buffers())
         return (x, self.net, self.dtype, self.device, sum(t._version for t in tensors))
+
+    def _stale(self, key) -> bool:
+        """Has the input or the model changed since ``key`` was taken (None: never stale)?"""
+        return key is not None and not _same_key(key, self._state_key(self._recent_data()))
 
     def _activations(self, what: str) -> _Acts:
         x = self._recent_data()
@@ -97,8 +107,7 @@ class ActivationMethods:
                              "or model.get_act(x)), or fit it")
         key = self._state_key(x)
         hit = self._acts_cache
-        if hit is not None and all(a is b for a, b in zip(hit[0][:3], key[:3])) \
-                and hit[0][3:] == key[3:]:
+        if hit is not None and _same_key(hit[0], key):
             return hit[1]
         rec = self._compute_acts(x)
         self._acts_cache = (key, rec)

@@ -79,7 +79,7 @@ class CheckpointMethods:
         if k != "all":
             if isinstance(k, bool) or not isinstance(k, int) or k < 0:
                 raise KanirError(f"history: k must be 'all' or a non-negative integer, got {k!r}")
-            rows = rows[len(rows) - k:] if k else []
+            rows = rows[max(0, len(rows) - k):] if k else []
         for v in rows:
             print(f"{v.parent or '-'} => {v.op} => {v.label}")
 

@@ -34,6 +34,8 @@ from .versions import VersionInfo, VersionStore, parse_label
 class PassMethods:
     """Mixin of kanir.KAN: each method applies a pure pass from kanir.passes to this model."""
 
+    _scored_key = None  # state the cached scores were measured on when the data was implicit
+
     # ------------------------------------------------------------------ hooks
     def _init_extensions(self, versions=True) -> None:
         """Set up per-model state of the extensions (called at the end of KAN.__init__).
@@ -137,8 +139,11 @@ class PassMethods:
             if i is not None or out_score is not None:
                 raise KanirError("attribute: i and out_score belong to the per-neuron mode; give "
                                  "the layer too, e.g. attribute(1, 0)")
-            g = _attr.attribute(self.graph, self._data(x, "attribute"), output)
+            data = self._data(x, "attribute")
+            g = _attr.attribute(self.graph, data, output)
+            # scores on the implicit data follow it (as pykan's, recomputed after a new forward)
             self._scored = (g, _attr.score_arrays(g))
+            self._scored_key = self._state_key(data) if x is None and output is None else None
             return self
         if isinstance(l, torch.Tensor | np.ndarray | list | tuple):
             raise KanirError("attribute's first argument is a layer index as in pykan "
@@ -161,12 +166,12 @@ class PassMethods:
 
     def scored_graph(self, x=None):
         """The model as a KanGraph carrying node and edge ``score`` attributes."""
-        if x is not None or self._scored is None:
+        if x is not None or self._scored is None or self._stale(self._scored_key):
             self.attribute(x=x)
         return self._scored[0].copy()
 
     def _scores(self):
-        if self._scored is None:
+        if self._scored is None or self._stale(self._scored_key):
             self.attribute()
         return self._scored[1]
 

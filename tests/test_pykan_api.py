@@ -46,6 +46,20 @@ def test_forward_then_attribute_and_prune_need_no_data():
     m.auto_symbolic(lib=["x", "sin"], verbose=0)
 
 
+def test_scores_follow_the_latest_forward_like_pykans():
+    m = _model((3, 2, 1), seed=4)
+    x = _x(100, 3)
+    m(x)
+    first = m.feature_score.clone()
+    x2 = x.clone()
+    x2[:, 0] = 0.0  # input 0 constant: it contributes no variation
+    m(x2)
+    assert float(m.feature_score[0]) < 1e-12 < float(first[0])
+    m.attribute(x=x)  # explicit data: kept until the model changes
+    m(x2)
+    assert torch.equal(m.feature_score, first)
+
+
 def test_forward_keeps_a_reference_and_computes_nothing():
     m = _model()
     x = _x()
@@ -234,6 +248,8 @@ def test_checkout_history_and_log_history(capsys):
     assert lines == ["- => init => 0.0", "0.0 => remove_edge => 0.1", "0.1 => scale by hand => 0.2"]
     m.history(1)
     assert capsys.readouterr().out.splitlines() == lines[-1:]
+    m.history(10)
+    assert capsys.readouterr().out.splitlines() == lines
 
 
 # ---------------------------------------------------------------------- derivatives

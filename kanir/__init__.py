@@ -30,6 +30,10 @@ _LAZY = {
     "to_sympy": ("kanir.backends.sympy", "to_sympy"),
     "to_dot": ("kanir.backends.graphviz", "to_dot"),
     "datasets": ("kanir.datasets", None),  # a submodule: the Feynman equations
+    "jacobian": ("kanir.derivatives", "jacobian"),
+    "hessian": ("kanir.derivatives", "hessian"),
+    "batch_jacobian": ("kanir.derivatives", "batch_jacobian"),
+    "batch_hessian": ("kanir.derivatives", "batch_hessian"),
 }
 
 

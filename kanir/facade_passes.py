@@ -35,6 +35,8 @@ from .versions import VersionInfo, VersionStore, parse_label
 class PassMethods:
     """Mixin of kanir.KAN: each method applies a pure pass from kanir.passes to this model."""
 
+    _scored_key = None  # state the cached scores were measured on when the data was implicit
+
     # ------------------------------------------------------------------ hooks
     def _init_extensions(self, versions=True) -> None:
         """Set up per-model state of the extensions (called at the end of KAN.__init__).
@@ -68,12 +70,13 @@ class PassMethods:
         return self
 
     def _data(self, x, what: str) -> torch.Tensor:
+        """x, else the inputs seen last (the latest forward, or fit's training inputs)."""
         if x is None:
-            x = self.cache_x
+            x = self._recent_data()
         if x is None:
             raise KanirError(f"{what} needs data: pass x (inputs, shape (batch, "
-                             f"{self.net.n_in})) or call fit first, which remembers the "
-                             "training inputs")
+                             f"{self.net.n_in})), run the model on data (model(x)) or call fit "
+                             "first, which remembers the training inputs")
         return x
 
     # ------------------------------------------------------------------ expansion
@@ -134,23 +137,55 @@ class PassMethods:
         return new
 
     # ------------------------------------------------------------------ attribution
-    def attribute(self, x=None, output=None):
-        """Compute Eq. 9 attribution scores on ``x`` (default: the last training inputs);
-        ``output`` restricts them to one output (index or name). Returns self; read them with
+    def attribute(self, l=None, i=None, out_score=None, plot: bool = False, *, x=None,
+                  output=None):
+        """Eq. 9 attribution scores on ``x`` (default: the inputs seen last).
+
+        ``attribute()`` scores the whole model and returns self; read the scores with
         ``feature_score``, ``node_scores``, ``edge_scores``, ``subnode_scores`` or
-        ``scored_graph()``."""
-        g = _attr.attribute(self.graph, self._data(x, "attribute"), output)
-        self._scored = (g, _attr.score_arrays(g))
-        return self
+        ``scored_graph()``; ``output`` restricts them to one output (index or name).
+        pykan's per-neuron mode ``attribute(l)`` returns, for every node of layer l, its inputs'
+        attribution as a (n_nodes(l), n_inputs) tensor, and ``attribute(l, i)`` row i of it
+        (``out_score``: the nodes' starting scores, default their own scores; ``plot=True``
+        draws row i as a bar chart). The model-wide scores are left as they were.
+        """
+        if l is None:
+            if i is not None or out_score is not None:
+                raise KanirError("attribute: i and out_score belong to the per-neuron mode; give "
+                                 "the layer too, e.g. attribute(1, 0)")
+            data = self._data(x, "attribute")
+            g = _attr.attribute(self.graph, data, output)
+            # scores on the implicit data follow it (as pykan's, recomputed after a new forward)
+            self._scored = (g, _attr.score_arrays(g))
+            self._scored_key = self._state_key(data) if x is None and output is None else None
+            return self
+        if isinstance(l, torch.Tensor | np.ndarray | list | tuple):
+            raise KanirError("attribute's first argument is a layer index as in pykan "
+                             "(attribute(l, i)); pass data by keyword: attribute(x=...)")
+        if output is not None:
+            raise KanirError("attribute: output= applies to the whole-model scores, not to "
+                             "attribute(l, i)")
+        score = _attr.neuron_attribution(self.graph, self._data(x, "attribute"), l,
+                                         None if out_score is None else _numpy(out_score))
+        scores = self._tensor(score)
+        if i is None:
+            return scores
+        if isinstance(i, bool) or not isinstance(i, int | np.integer) or not (
+                0 <= i < scores.shape[0]):
+            raise KanirError(f"attribute: neuron i must be in 0..{scores.shape[0] - 1} for layer "
+                             f"{l}, got {i!r}")
+        if plot:
+            _bar_chart(score[i], self.input_names, f"inputs of node ({l},{i})")
+        return scores[i]
 
     def scored_graph(self, x=None):
         """The model as a KanGraph carrying node and edge ``score`` attributes."""
-        if x is not None or self._scored is None:
-            self.attribute(x)
+        if x is not None or self._scored is None or self._stale(self._scored_key):
+            self.attribute(x=x)
         return self._scored[0].copy()
 
     def _scores(self):
-        if self._scored is None:
+        if self._scored is None or self._stale(self._scored_key):
             self.attribute()
         return self._scored[1]
 
@@ -159,7 +194,7 @@ class PassMethods:
 
     @property
     def feature_score(self) -> torch.Tensor:
-        """Input scores (computed on the last training inputs when not yet computed)."""
+        """Input scores (computed on the inputs seen last when not yet computed)."""
         return self._tensor(self._scores().feature)
 
     @property
@@ -327,3 +362,17 @@ class PassMethods:
         self._versions.record(self.net, lift, "rewind", info.loss, rewind_from=label,
                               to=label)
         return self
+
+
+def _numpy(v) -> np.ndarray:
+    return v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+
+
+def _bar_chart(values, names, title: str) -> None:
+    """pykan's attribution bar chart, on a new pyplot figure."""
+    import matplotlib.pyplot as plt
+
+    plt.figure(figsize=(max(1, len(values)), 3))
+    plt.bar(range(len(values)), values)
+    plt.xticks(range(len(values)), names)
+    plt.title(title)

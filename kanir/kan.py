@@ -158,6 +158,10 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
 
     # ------------------------------------------------------------------ evaluation
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's outputs on ``x`` (batch, n_in). Like pykan it remembers ``x`` (a detached
+        reference, no copy and no extra computation), so ``model.acts``, ``attribute()``,
+        ``prune()`` and ``auto_symbolic()`` afterwards need no data; the per-edge activations
+        themselves are computed only when first asked for."""
         if not isinstance(x, torch.Tensor):
             raise DataError(f"KAN input must be a torch tensor, got {type(x).__name__}")
         if x.dim() != 2 or x.shape[1] != self.net.n_in:
@@ -168,12 +172,15 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
                             f"move it with x.to(model.device)")
         if x.dtype != self.dtype:
             x = x.to(self.dtype)
+        self._remember_input(x)
         return self.net(x)
 
-    def speed(self, fast: bool = True) -> KAN:
-        """pykan's switch: keep per-edge activations off (fast) or on; returns self."""
+    def speed(self, fast: bool = True, compile: bool = False):
+        """pykan's switch: keep per-edge activations off (fast) or on; returns self, or with
+        ``compile=True`` (as pykan) ``torch.compile(self)``. kanir's forward is fast either way;
+        activations after a forward are computed on demand (``model.acts``)."""
         self.net.set_keep_acts(not fast)
-        return self
+        return torch.compile(self) if compile else self
 
     # ------------------------------------------------------------------ training
     def fit(self, dataset: dict, opt: str = "LBFGS", steps: int = 100, log: int = 1,

@@ -28,7 +28,7 @@ from kanir.graph import KanGraph, N, S
 from ._common import owner_of, require_layered, strip_analysis
 from ._eval import evaluate
 
-__all__ = ["attribute", "score_arrays", "has_scores", "Scores", "scored"]
+__all__ = ["attribute", "neuron_attribution", "score_arrays", "has_scores", "Scores", "scored"]
 
 
 @dataclass(frozen=True)
@@ -61,22 +61,12 @@ def attribute(graph: KanGraph, x, output=None, eps: float = 1e-4) -> KanGraph:
     L = graph.depth
     queries = _queries(graph, output)
     A = np.eye(graph.n_nodes(L))[queries]  # (n_queries, n_nodes(L))
-    node_scores: list[np.ndarray] = [np.zeros(0)] * (L + 1)
-    sub_scores: list[np.ndarray] = [np.zeros(0)] * (L + 1)
-    edge_scores: list[np.ndarray] = [np.zeros(0)] * L
-    node_scores[L] = A.mean(axis=0)
-    stats = []
-    for l in range(L - 1, -1, -1):
-        a = acts[l]
-        E = a.edge.std(axis=0)
-        Nsub = a.subnodes.std(axis=0)
-        A_sub = A[:, owner_of(graph, l + 1)]
-        sub_scores[l + 1] = A_sub.mean(axis=0)
-        B = A_sub[:, None, :] * E[None] / (Nsub[None, None, :] + eps)
-        A = B.sum(axis=2)
-        edge_scores[l] = B.mean(axis=0)
-        node_scores[l] = A.mean(axis=0)
-        stats.append((l, E, a.edge.mean(axis=0), np.abs(a.edge).mean(axis=0)))
+    node_all, sub_all, edge_all = _backward(graph, acts, A, L, eps)
+    node_scores = [a.mean(axis=0) for a in node_all]
+    sub_scores = [np.zeros(0)] + [a.mean(axis=0) for a in sub_all[1:]]
+    edge_scores = [a.mean(axis=0) for a in edge_all]
+    stats = [(l, a.edge.std(axis=0), a.edge.mean(axis=0), np.abs(a.edge).mean(axis=0))
+             for l, a in enumerate(acts)]
     h = strip_analysis(graph.copy())
     for l in range(L + 1):
         for i, s in enumerate(node_scores[l]):
@@ -89,6 +79,54 @@ def attribute(graph: KanGraph, x, output=None, eps: float = 1e-4) -> KanGraph:
             attrs.update(score=float(edge_scores[l][i, j]), std=float(E[i, j]),
                          mean=float(mean[i, j]), l1=float(l1[i, j]))
     return h
+
+
+def _backward(graph: KanGraph, acts, A: np.ndarray, l_end: int, eps: float):
+    """Propagate query scores ``A`` (n_queries, n_nodes(l_end)) from node layer ``l_end`` back
+    to the inputs; per query, node scores of layers 0..l_end, subnode scores of layers
+    1..l_end (index 0 is an empty placeholder) and edge scores of layers 0..l_end-1."""
+    n_q = A.shape[0]
+    node = [np.zeros((n_q, 0))] * (l_end + 1)
+    sub = [np.zeros((n_q, 0))] * (l_end + 1)
+    edge = [np.zeros((n_q, 0, 0))] * l_end
+    node[l_end] = A
+    for l in range(l_end - 1, -1, -1):
+        a = acts[l]
+        E = a.edge.std(axis=0)
+        Nsub = a.subnodes.std(axis=0)
+        A_sub = A[:, owner_of(graph, l + 1)]
+        sub[l + 1] = A_sub
+        B = A_sub[:, None, :] * E[None] / (Nsub[None, None, :] + eps)
+        A = B.sum(axis=2)
+        edge[l] = B
+        node[l] = A
+    return node, sub, edge
+
+
+def neuron_attribution(graph: KanGraph, x, l: int, out_score=None, eps: float = 1e-4
+                       ) -> np.ndarray:
+    """pykan's ``attribute(l)``: for every node of layer ``l``, how much each input contributes
+    to it, shape (n_nodes(l), n_inputs).
+
+    Row i starts the backward pass of Eq. 9 at node (l, i) alone with score ``out_score[i]``
+    (default: the node's own attribution score from the whole model, as pykan does), so the
+    rows of an unimportant node are small.
+    """
+    require_layered(graph, "neuron_attribution")
+    L = graph.depth
+    if isinstance(l, bool) or not isinstance(l, int | np.integer) or not 0 <= l <= L:
+        raise PassError(f"layer l must be a node layer index in 0..{L}, got {l!r}")
+    acts = evaluate(graph, x)
+    n = graph.n_nodes(int(l))
+    if out_score is None:
+        node_all, _, _ = _backward(graph, acts, np.eye(graph.n_nodes(L)), L, eps)
+        out_score = node_all[int(l)].mean(axis=0)
+    out_score = np.asarray(out_score, dtype=np.float64).reshape(-1)
+    if out_score.shape != (n,):
+        raise PassError(f"out_score must have one entry per node of layer {l} ({n}), "
+                        f"got shape {out_score.shape}")
+    node_all, _, _ = _backward(graph, acts, np.diag(out_score), int(l), eps)
+    return node_all[0]
 
 
 def _queries(graph: KanGraph, output) -> list[int]:

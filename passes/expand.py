@@ -216,9 +216,11 @@ def _perturb_non_intrusive(graph: KanGraph, h: KanGraph, mag: float, x) -> None:
             b = float(mean[i])
             constant = spread[i] <= 1e-12 * (1.0 + abs(b))
             if constant and not (knots[k] <= b <= knots[-k - 1]):
-                knots = _recentred_knots(graph, l, i, b)
-                if knots is None:
+                recentred = _recentred_knots(graph, l, i, b)
+                if recentred is None:
                     constant = False  # cannot re-grid a node with non-zero splines; stays zero
+                else:
+                    knots = recentred
             for j in zero_js:
                 new = graph.edge(l, i, j).copy()
                 sp = zero_spline(knots, k, base)

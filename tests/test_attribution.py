@@ -8,7 +8,7 @@ import kanir
 from kanir import Activation
 from kanir.errors import DataError, KanirError, PassError
 from kanir.graph import KanGraph
-from kanir.passes.attribution import attribute, has_scores, score_arrays
+from kanir.passes.attribution import attribute, has_scores, neuron_attribution, score_arrays
 from kanir.passes.prune import remove_edge
 
 
@@ -43,6 +43,14 @@ def test_scores_match_eq9_computed_by_hand():
     assert np.allclose(s.edge[0], [[b000, 0.0], [b010, b011]], rtol=1e-12)
     assert np.allclose(s.feature, [b000, b010 + b011], rtol=1e-12)
     assert s.node[2].tolist() == [1.0]
+    # pykan's attribute(1): each hidden node's inputs, starting from the node's own score
+    per = neuron_attribution(g, x, 1, eps=0.0)
+    assert np.allclose(per, [[b000, b010], [0.0, b011]], rtol=1e-12)
+    ones = neuron_attribution(g, x, 1, out_score=[1.0, 1.0], eps=0.0)
+    assert np.allclose(ones, [[b000 / a10, b010 / a10], [0.0, 1.0]], rtol=1e-12)
+    assert np.allclose(neuron_attribution(g, x, 2, eps=0.0), [s.feature], rtol=1e-12)
+    with pytest.raises(PassError, match="out_score must have one entry per node of layer 1"):
+        neuron_attribution(g, x, 1, out_score=[1.0])
 
 
 def test_subnodes_of_a_mult_node_inherit_its_score():

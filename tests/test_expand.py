@@ -264,3 +264,19 @@ def test_compile_expand_perturb_train():
     hist_fixed = fixed.fit(data, steps=30, progress=False, update_grid=False)
     assert hist["test_loss"][-1] ** 2 < before / 50  # test_loss is the RMSE
     assert hist["test_loss"][-1] < hist_fixed["test_loss"][-1] / 20**0.5
+
+
+def test_perturb_constant_node_outside_its_knots_with_a_trained_spline():
+    """A node constant on the data, outside its knots, whose other spline is non-zero cannot be
+    re-gridded: its zero edges stay zero instead of crashing (found by test_perturb)."""
+    g = kanir.KanGraph.from_width([1, 1, 2])
+    g.set_edge(0, 0, 0, Activation.symbolic_fn("0", d=5.0))  # node (1, 0) == 5, outside [-1, 1]
+    trained = kanir.KAN([1, 2], grid=3, seed=0, dtype=torch.float64).graph.edge(0, 0, 0)
+    zero = trained.copy()
+    zero.spline.coef[:] = 0.0
+    zero.spline.scale_base = 0.0
+    g.set_edge(1, 0, 0, trained)
+    g.set_edge(1, 0, 1, zero)
+    x = torch.linspace(-1, 1, 20, dtype=torch.float64)[:, None]
+    out = perturb(g, 0.5, "non-intrusive", 0, x)
+    assert _max_diff(_out(out, x), _out(g, x)) == 0.0

@@ -86,11 +86,23 @@ def test_ranges_option(capsys):
     assert cli.parse_ranges(None, ["x"]) == {"x": (0.5, 2.0)}
     code, _, err = main(capsys, "compile", "x*y", "--ranges", "z=0:1")
     assert code == 2
-    assert "--ranges names 'z', which is not an input; the inputs are x, y" in err
+    assert "--ranges names 'z', which is not an input variable; the variables are x, y" in err
     code, _, err = main(capsys, "compile", "x*y", "--ranges", "x=1..2")
-    assert code == 2 and "must look like LOW:HIGH or name=LOW:HIGH" in err
+    assert code == 2 and "must look like LOW:HIGH or name=LOW:HIGH, e.g. v=0.5:2" in err
     code, _, err = main(capsys, "compile", "x*y", "--ranges", "x=2:1")
-    assert code == 2 and "needs finite LOW <= HIGH" in err
+    assert code == 2 and "--ranges item 'x=2:1' needs finite LOW < HIGH" in err
+
+
+def test_compile_and_tree_share_one_ranges_rule():
+    """Both commands use kanir.cli_args: LOW < HIGH (an empty range samples one point), one
+    message for each mistake."""
+    from kanir import cli_args, cli_tree
+
+    assert cli.parse_ranges is cli_args.parse_ranges is cli_tree.parse_ranges
+    with pytest.raises(cli_args.UsageError, match=r"'x=1:1' needs finite LOW < HIGH"):
+        cli_args.parse_ranges("x=1:1", ["x"])
+    with pytest.raises(cli_args.UsageError, match=r"'x=0:inf' needs finite LOW < HIGH"):
+        cli_args.parse_ranges("x=0:inf", ["x"])
 
 
 @pytest.mark.parametrize("args,message", [

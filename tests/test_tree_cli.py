@@ -69,7 +69,7 @@ def test_missing_graphviz_writes_dot_and_fails_cleanly(tmp_path, capsys, monkeyp
     (["x1 + y", "--vars", "x1"], "unknown name 'y'"),
     (["x1 +* x2"], "unexpected '*'"),
     (["log(x1)*x2", "--ranges=-1:1"], "NaN/inf"),
-    (["x1*x2", "--ranges", "z=0:1"], "'z', which is not a variable"),
+    (["x1*x2", "--ranges", "z=0:1"], "'z', which is not an input variable"),
     (["x1*x2", "--ranges", "x1=2:1"], "LOW < HIGH"),
     (["x1*x2", "--ranges", "x1=a:b"], "LOW:HIGH"),
     (["x1*x2", "--sep-th", "0"], "--sep-th must be a positive"),

@@ -60,6 +60,10 @@ def graph_to_bytes(graph: KanGraph, extra: dict | None = None) -> bytes:
                "attrs": _jsonable(attrs, f"edge {u}->{v}")}
         act = a.get("act")
         if act is not None:
+            if act.symbolic is None and act.spline is None:
+                raise ModelFileError(f"cannot save edge {u}->{v}: its activation has neither a "
+                                     f"symbolic nor a spline part; remove the edge instead (an "
+                                     f"absent edge is the zero function)")
             r: dict = {"meta": _jsonable(act.meta, f"edge {u}->{v} activation meta")}
             if act.symbolic is not None:
                 s = act.symbolic

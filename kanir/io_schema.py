@@ -186,6 +186,7 @@ LEVELS = {
                   "subnode": ({"slot": COUNT, **_AFFINE}, {})},
     },
 }
+SUBNODE_TAGS = ("s", "u")  # the id tags of subnodes (layered, expression level)
 # Keys that only some kinds may carry: present on another kind, they would change its meaning.
 _KIND_ONLY = ("arity", "scale", "bias", "name", "slot")
 
@@ -224,12 +225,18 @@ def validate_doc(doc: dict, n_grids: int, n_coefs: int) -> None:
         ids.add(node_id)
         attrs = rec["attrs"]
         Record({"kind": OneOf(NODE_KINDS)}, closed=False).check(attrs, f"{where}.attrs")
+        if (attrs["kind"] == "subnode") != (node_id[0] in SUBNODE_TAGS):
+            raise ModelFileError(f"field {where}.attrs.kind is {attrs['kind']!r} but the id "
+                                 f"{list(node_id)} is that of a "
+                                 f"{'subnode' if node_id[0] in SUBNODE_TAGS else 'node'}")
         required, optional = level["kinds"][attrs["kind"]]
         Record(required, {**_NODE_EXTRAS, **optional}, closed=False).check(attrs, f"{where}.attrs")
         for key in _KIND_ONLY:
             if key in attrs and key not in required and key not in optional:
                 raise ModelFileError(f"field {where}.attrs.{key} is set on a {attrs['kind']} "
                                      f"node, which has no {key}")
+    if doc["level"] == "expr":
+        _check_expr_names(doc)
     seen, base_funs = set(), {}
     for i, rec in enumerate(doc["edges"]):
         where = f"edges[{i}]"
@@ -275,6 +282,18 @@ def _check_meta(meta: dict) -> None:
     check_base_fun(meta["base_fun"], "graph.meta.base_fun")
 
 
+def _check_expr_names(doc: dict) -> None:
+    """Expression-level input/output nodes carry their name and index; meta lists them in order."""
+    for kind, key in (("input", "input_names"), ("output", "output_names")):
+        named = sorted((n["attrs"]["index"], n["attrs"]["name"]) for n in doc["nodes"]
+                       if n["attrs"]["kind"] == kind)
+        if [name for _, name in named] != doc["meta"][key] or \
+                [i for i, _ in named] != list(range(len(named))):
+            raise ModelFileError(f"field graph.meta.{key} is {doc['meta'][key]!r} but the {kind} "
+                                 f"nodes are {[name for _, name in named]!r} (indices "
+                                 f"{[i for i, _ in named]})")
+
+
 def _node_id(value, level: dict, where: str) -> tuple:
     tag = value[0] if isinstance(value, list) and value else None
     rule = level["ids"].get(tag) if isinstance(tag, str) else None
@@ -286,6 +305,9 @@ def _node_id(value, level: dict, where: str) -> tuple:
 
 
 def _check_act(act: dict, where: str, n_grids: int, n_coefs: int) -> None:
+    if "symbolic" not in act and "spline" not in act:
+        raise ModelFileError(f"field {where} has neither a symbolic nor a spline part (an "
+                             f"absent edge is written as no edge record)")
     sp = act.get("spline")
     if sp is None:
         return

@@ -315,3 +315,14 @@ def test_json_mult_arity_is_always_per_layer_lists():
     assert uniform["width"] == [2, [0, 1]] and uniform["mult_arity"] == [[], [2]]
     mixed = json.loads(run("compile", "x*y*z + x*y", "--json").stdout)
     assert mixed["width"] == [3, [0, 2], 1] and mixed["mult_arity"] == [[], [2, 3], []]
+
+
+def test_unwritable_curves_folder_exits_2(capsys, tmp_path):
+    import kanir
+
+    path = tmp_path / "m.kanir"
+    kanir.KAN([2, 2, 1], seed=0, device="cpu").save(path)
+    code, _, err = main(capsys, "show", str(path), "--diagram", str(tmp_path / "k.dot"),
+                        "--curves", str(path))
+    assert code == 2
+    assert err == f"kanir show: error: --curves: cannot write '{path}': File exists\n"

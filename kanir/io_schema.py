@@ -204,7 +204,7 @@ def check_version(doc, source: str, newest: int) -> None:
         raise ModelFileError(f"{source} is not a kanir model file (format tag missing)")
     v = doc.get("version")
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ModelFileError(f"{source} is damaged: field version must be a positive integer, "
+        raise ModelFileError(f"{source} is damaged: field graph.version must be a positive integer, "
                              f"got {v!r}")
     if v > newest:
         raise ModelFileError(f"{source} has format version {v}; this kanir reads versions up to "
@@ -218,7 +218,7 @@ def validate_doc(doc: dict, n_grids: int, n_coefs: int) -> None:
     level = LEVELS[doc["level"]]
     ids = set()
     for i, rec in enumerate(doc["nodes"]):
-        where = f"nodes[{i}]"
+        where = f"graph.nodes[{i}]"
         node_id = _node_id(rec["id"], level, f"{where}.id")
         if node_id in ids:
             raise ModelFileError(f"field {where}.id repeats node {list(node_id)}")
@@ -239,7 +239,7 @@ def validate_doc(doc: dict, n_grids: int, n_coefs: int) -> None:
         _check_expr_names(doc)
     seen, base_funs = set(), {}
     for i, rec in enumerate(doc["edges"]):
-        where = f"edges[{i}]"
+        where = f"graph.edges[{i}]"
         ends = []
         for end in ("u", "v"):
             node_id = _node_id(rec[end], level, f"{where}.{end}")

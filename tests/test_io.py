@@ -98,7 +98,7 @@ def test_future_version_and_inconsistent_content_are_rejected():
         graph_from_bytes(_rewrite(data, lambda d: d.update(version=99)))
     short = io.BytesIO()
     np.savez(short, grids=np.zeros(3), coefs=np.zeros(3))
-    with pytest.raises(ModelFileError, match=r"field edges\[1\]\.act\.spline\.grid refers to values "
+    with pytest.raises(ModelFileError, match=r"field graph\.edges\[1\]\.act\.spline\.grid refers to values "
                                             r"0:11 but arrays.npz holds 3; the model file is "
                                             r"truncated"):
         graph_from_bytes(_rewrite(data, arrays=short.getvalue()))

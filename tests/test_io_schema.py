@@ -74,7 +74,7 @@ DAMAGE = {
     "level banana": (lambda d: d.update(level="banana"),
                      r"field graph\.level must be one of 'layered', 'expr', got 'banana'"),
     "duplicated edge record": (lambda d: d["edges"].append(copy.deepcopy(_symbolic_edge(d))),
-                               r"field edges\[\d+\] repeats the edge \['n', 0, 0\] -> "
+                               r"field graph\.edges\[\d+\] repeats the edge \['n', 0, 0\] -> "
                                r"\['s', 1, 0\]"),
     "meta.k = -1": (lambda d: d["meta"].update(k=-1),
                     r"field graph\.meta\.k must be an integer >= 1, got -1"),
@@ -84,16 +84,16 @@ DAMAGE = {
         symbolik=_symbolic_edge(d)["act"].pop("symbolic")),
         r"field graph\.edges\[\d+\]\.act has an unknown key 'symbolik'"),
     "edge to a missing node": (lambda d: _spline_edge(d).update(v=["s", 1, 9]),
-                               r"field edges\[\d+\]\.v refers to node \['s', 1, 9\], which is not "
+                               r"field graph\.edges\[\d+\]\.v refers to node \['s', 1, 9\], which is not "
                                r"among the nodes"),
     "arity on a sum node": (lambda d: _node(d, "subnode")["attrs"].update(arity=2),
-                            r"field nodes\[\d+\]\.attrs\.arity is set on a subnode node"),
+                            r"field graph\.nodes\[\d+\]\.attrs\.arity is set on a subnode node"),
     "mult without arity": (lambda d: _node(d, "mult")["attrs"].pop("arity"),
-                           r"field nodes\[\d+\]\.attrs\.arity is missing"),
+                           r"field graph\.nodes\[\d+\]\.attrs\.arity is missing"),
     "string scale": (lambda d: _node(d, "output")["attrs"].update(scale="1"),
-                     r"field nodes\[\d+\]\.attrs\.scale must be a number, got '1'"),
+                     r"field graph\.nodes\[\d+\]\.attrs\.scale must be a number, got '1'"),
     "infinite bias": (lambda d: _node(d, "output")["attrs"].update(bias=math.inf),
-                      r"field nodes\[\d+\]\.attrs\.bias must be a finite number, got inf"),
+                      r"field graph\.nodes\[\d+\]\.attrs\.bias must be a finite number, got inf"),
     "bool spline flag as int": (lambda d: _spline_edge(d)["act"]["spline"].update(active=1),
                                 r"\.act\.spline\.active must be true or false, got 1"),
     "unknown base function": (lambda d: _spline_edge(d)["act"]["spline"].update(base_fun="relu"),
@@ -104,10 +104,10 @@ DAMAGE = {
     "repeated input name": (lambda d: d["meta"].update(input_names=["q", "q"]),
                             r"field graph\.meta\.input_names must be a list without repeated"),
     "expression node id in a layered file": (lambda d: _node(d, "input").update(id=["v", 0]),
-                                             r"field nodes\[\d+\]\.id must be a node id starting "
+                                             r"field graph\.nodes\[\d+\]\.id must be a node id starting "
                                              r"with 'n' or 's', got \['v', 0\]"),
     "wire and activation at once": (lambda d: _spline_edge(d)["attrs"].update(wire=True),
-                                    r"field edges\[\d+\] must be either a wire \(attrs\.wire true\)"
+                                    r"field graph\.edges\[\d+\] must be either a wire \(attrs\.wire true\)"
                                     r" or an activation \(act\), not both"),
 }
 
@@ -123,7 +123,7 @@ def test_damaged_field_is_a_model_file_error_naming_it(name):
 def test_a_version_that_is_not_a_positive_int_is_damage_not_upgrade_kanir(version):
     with pytest.raises(ModelFileError) as info:
         graph_from_bytes(_edited(lambda d: d.update(version=version)))
-    assert f"field version must be a positive integer, got {version!r}" in str(info.value)
+    assert f"field graph.version must be a positive integer, got {version!r}" in str(info.value)
     assert "upgrade" not in str(info.value)
 
 
@@ -157,7 +157,7 @@ def test_zip_members_that_would_inflate_past_the_cap_are_refused(monkeypatch):
 def test_expression_level_files_round_trip_and_are_checked():
     back, _ = graph_from_bytes(EXPR_BYTES)
     assert back.level == "expr" and back.same(EXPR)
-    with pytest.raises(ModelFileError, match=r"field nodes\[\d+\]\.attrs\.slot is missing"):
+    with pytest.raises(ModelFileError, match=r"field graph\.nodes\[\d+\]\.attrs\.slot is missing"):
         graph_from_bytes(_edited(lambda d: _node(d, "subnode")["attrs"].pop("slot"), EXPR_BYTES))
 
 

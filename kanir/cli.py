@@ -1,7 +1,8 @@
 """The ``kanir`` command line: ``compile``, ``formula``, ``show`` (and ``tree`` when present).
 
-Exit status: 0 on success, 2 on bad input (the message goes to stderr, without a traceback),
-1 when a compiled KAN fails its own numeric self-check.
+Exit status: 0 on success, 2 on bad input (one line ``kanir CMD: error: ...`` on stderr, without
+a traceback), 1 when a compiled KAN fails its own numeric self-check, 141 (128 + SIGPIPE) without
+a message when the reader of stdout goes away (``kanir formula m.kanir | head``).
 """
 
 from __future__ import annotations
@@ -10,17 +11,23 @@ import argparse
 import importlib
 import importlib.util
 import json
+import os
 import sys
 
+from .cli_args import (
+    DEFAULT_RANGE,
+    UsageError,
+    check_seed,
+    flag_names,
+    parse_ranges,
+    split_names,
+    write_error,
+)
 from .errors import KanirError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "parse_ranges", "UsageError", "DEFAULT_RANGE"]
 
-DEFAULT_RANGE = (0.5, 2.0)
-
-
-class UsageError(KanirError, ValueError):
-    """A command-line argument is malformed."""
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a Unix tool stopped by SIGPIPE
 
 
 # ---------------------------------------------------------------------------- parser
@@ -106,12 +113,27 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here, while it can still be handled
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except KanirError as e:
-        print(f"kanir {args.command}: error: {e}", file=sys.stderr)
+        print(f"kanir {args.command}: error: {flag_names(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (in-process tests)
+        pass
 
 
 # ---------------------------------------------------------------------------- compile
@@ -123,7 +145,8 @@ def run_compile(args) -> int:
 
     if args.points < 1:
         raise UsageError(f"--points must be at least 1, got {args.points}")
-    variables = _split_names(args.vars) if args.vars is not None else None
+    check_seed(args.seed)
+    variables = split_names(args.vars) if args.vars is not None else None
     formula = parse_formula(args.formula, variables)
     ranges = parse_ranges(args.ranges, [s.name for s in formula.variables])
     graph = compile_formula(formula, dtype=args.dtype)
@@ -146,49 +169,6 @@ def run_compile(args) -> int:
     else:
         _print_compile(report)
     return 0 if check["ok"] else 1
-
-
-def _split_names(text: str) -> list[str]:
-    names = [n.strip() for n in text.replace(" ", ",").split(",") if n.strip()]
-    if not names:
-        raise UsageError("--vars needs at least one name, e.g. --vars m0,v,c")
-    return names
-
-
-def parse_ranges(spec: str | None, names: list[str]) -> dict[str, tuple[float, float]]:
-    """{name: (low, high)} from 'LOW:HIGH' and 'name=LOW:HIGH' items (default 0.5:2)."""
-    default = DEFAULT_RANGE
-    given: dict[str, tuple[float, float]] = {}
-    for item in (spec or "").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        name, _, rng = item.rpartition("=")
-        lo_hi = _range(rng, item)
-        if name:
-            if name not in names:
-                raise UsageError(f"--ranges names '{name}', which is not an input; the inputs "
-                                 f"are {', '.join(names) or 'none'}")
-            given[name] = lo_hi
-        else:
-            default = lo_hi
-    return {n: given.get(n, default) for n in names}
-
-
-def _range(text: str, item: str) -> tuple[float, float]:
-    parts = text.split(":")
-    try:
-        lo, hi = (float(p) for p in parts)
-    except ValueError:
-        raise UsageError(f"--ranges item '{item}' must look like LOW:HIGH or name=LOW:HIGH, "
-                         f"e.g. v=0:0.9") from None
-    if not (lo <= hi) or not all(map(_finite, (lo, hi))):
-        raise UsageError(f"--ranges item '{item}' needs finite LOW <= HIGH")
-    return lo, hi
-
-
-def _finite(v: float) -> bool:
-    return v == v and abs(v) != float("inf")
 
 
 def self_check(graph, formula, ranges: dict, points: int, seed: int) -> dict:
@@ -283,16 +263,71 @@ def _describe(graph) -> dict:
         else:
             text = formula_text(activation_expr(act, x))
         edges.append({"l": l, "i": i, "j": j, "function": text})
-    return {"inputs": graph.input_names, "outputs": graph.output_names,
-            "width": graph.width, "mult_arity": graph.mult_arity, "depth": graph.depth,
+    return {"level": "layered", "inputs": graph.input_names, "outputs": graph.output_names,
+            "width": graph.width, "mult_arity": mult_arity_lists(graph), "depth": graph.depth,
             "dtype": graph.meta.get("dtype"), "edges": edges}
+
+
+def mult_arity_lists(graph) -> list[list[int]]:
+    """The arity of every mult node, one list per node layer (``[[], [2], []]`` for
+    ``[2, [0, 1], 1]``): one JSON schema whether or not the arities are uniform."""
+    return [list(lw.arities) for lw in graph.layer_widths()]
+
+
+def _describe_expression(graph) -> dict:
+    """An expression-level graph (``kanir.compiler.compile_expression``) has no layers: its
+    inputs, outputs, node counts by kind and every activation edge by node id."""
+    from kanir.activation import describe_symbolic
+
+    kinds: dict[str, int] = {}
+    for _, a in graph.nx.nodes(data=True):
+        kinds[a["kind"]] = kinds.get(a["kind"], 0) + 1
+    edges = []
+    for u, v, a in sorted(graph.nx.edges(data=True), key=lambda e: (e[0], e[1])):
+        act = a.get("act")
+        if act is not None:
+            text = describe_symbolic(act.symbolic) if act.symbolic is not None else act.describe()
+            edges.append({"from": _node_name(graph, u), "to": _node_name(graph, v),
+                          "function": text})
+    return {"level": "expr", "inputs": graph.input_names, "outputs": graph.output_names,
+            "nodes": dict(sorted(kinds.items())), "dtype": graph.meta.get("dtype"),
+            "edges": edges}
+
+
+def _node_name(graph, node) -> str:
+    a = graph.nx.nodes[node]
+    if a["kind"] == "input":
+        return a.get("name", str(node))
+    return "-".join(str(p) for p in node)
+
+
+def _print_expression(report: dict) -> None:
+    out = sys.stdout.write
+    kinds = ", ".join(f"{n} {k}" for k, n in report["nodes"].items())
+    out(f"expression-level graph (not layered; kanir.passes.canonicalize layers it)\n"
+        f"inputs     {', '.join(report['inputs'])}\n"
+        f"outputs    {', '.join(report['outputs'])}\n"
+        f"nodes      {kinds}\n"
+        f"edges\n")
+    for e in report["edges"]:
+        out(f"  {e['from']} -> {e['to']}  {e['function']}\n")
 
 
 def _draw(graph, path: str, curves: str | None) -> None:
     from kanir.backends.graphviz import render, to_dot
 
-    dot = to_dot(graph, curves=curves is not None, curve_dir=curves)
-    render(dot, path)
+    if graph.level != "layered":
+        raise UsageError("--diagram draws layered KANs; this file holds an expression-level "
+                         "graph (layer it with kanir.passes.canonicalize, or compile the formula "
+                         "with kanir compile)")
+    try:
+        dot = to_dot(graph, curves=curves is not None, curve_dir=curves)
+    except OSError as e:
+        raise write_error("--curves", curves, e) from None
+    try:
+        render(dot, path)
+    except OSError as e:
+        raise write_error("--diagram", path, e) from None
 
 
 # ---------------------------------------------------------------------------- formula / show
@@ -322,7 +357,7 @@ def run_formula(args) -> int:
 
 def run_show(args) -> int:
     graph = _load(args.model)
-    report = _describe(graph)
+    report = _describe(graph) if graph.level == "layered" else _describe_expression(graph)
     if args.diagram:
         _draw(graph, args.diagram, args.curves)
         report["diagram"] = args.diagram
@@ -330,6 +365,9 @@ def run_show(args) -> int:
         raise UsageError("--curves draws spline edges into a diagram: give --diagram FILE too")
     if args.json:
         print(json.dumps(report, indent=2))
+        return 0
+    if graph.level != "layered":
+        _print_expression(report)
         return 0
     print(graph.summary())
     _print_edges(report)

@@ -11,15 +11,20 @@ import json
 import math
 import sys
 
+from .cli_args import (
+    DEFAULT_RANGE,
+    UsageError,
+    check_seed,
+    flag_names,
+    parse_ranges,
+    split_names,
+    write_error,
+)
 from .errors import KanirError
 
-__all__ = ["add_parser", "main", "run"]
+__all__ = ["add_parser", "main", "run", "parse_ranges"]
 
-DEFAULT_RANGE = (0.5, 2.0)
-
-
-class TreeUsageError(KanirError, ValueError):
-    """A ``kanir tree`` argument is malformed."""
+TreeUsageError = UsageError  # the name this module used before the helpers were shared
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -62,7 +67,7 @@ def run(args) -> int:
     try:
         return _run(args)
     except KanirError as e:
-        print(f"kanir tree: error: {e}", file=sys.stderr)
+        print(f"kanir tree: error: {flag_names(str(e))}", file=sys.stderr)
         return 2
 
 
@@ -78,7 +83,7 @@ def _run(args) -> int:
     from kanir.tree import tree
 
     _check_numbers(args)
-    variables = _split_names(args.vars) if args.vars is not None else None
+    variables = split_names(args.vars) if args.vars is not None else None
     formula = parse_formula(args.formula, variables)
     expr, symbols = formula.expr, formula.variables
     names = [s.name for s in symbols]
@@ -107,6 +112,7 @@ def _check_numbers(args) -> None:
             raise TreeUsageError(f"{flag} must be a positive number, got {v}")
     if args.samples < 10:
         raise TreeUsageError(f"--samples must be at least 10, got {args.samples}")
+    check_seed(args.seed)
 
 
 def _draw(t, path: str, style: str) -> str | None:
@@ -117,48 +123,14 @@ def _draw(t, path: str, style: str) -> str | None:
         render_tree(t, path, style)
     except GraphvizNotFoundError as e:
         dot_path = path.rsplit(".", 1)[0] + ".dot"
-        render_tree(t, dot_path, style)
+        try:
+            render_tree(t, dot_path, style)
+        except OSError as err:
+            raise write_error("--diagram", dot_path, err) from None
         return f"{e}; wrote the DOT source to {dot_path} instead"
     except OSError as e:
-        raise TreeUsageError(f"cannot write the diagram {path}: {e}") from e
+        raise write_error("--diagram", path, e) from None
     return None
-
-
-def _split_names(text: str) -> list[str]:
-    names = [n.strip() for n in text.replace(" ", ",").split(",") if n.strip()]
-    if not names:
-        raise TreeUsageError("--vars needs at least one name, e.g. --vars q,v,B,m")
-    return names
-
-
-def parse_ranges(spec: str | None, names: list[str]) -> dict[str, tuple[float, float]]:
-    """{name: (low, high)} from 'LOW:HIGH' (every variable) and 'name=LOW:HIGH' items."""
-    default, given = DEFAULT_RANGE, {}
-    for item in (spec or "").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        name, _, text = item.rpartition("=")
-        rng = _parse_range(text, item)
-        if not name:
-            default = rng
-        elif name in names:
-            given[name] = rng
-        else:
-            raise TreeUsageError(f"--ranges names '{name}', which is not a variable; the "
-                                 f"variables are {', '.join(names)}")
-    return {n: given.get(n, default) for n in names}
-
-
-def _parse_range(text: str, item: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in text.split(":"))
-    except ValueError:
-        raise TreeUsageError(f"--ranges item '{item}' must look like LOW:HIGH or name=LOW:HIGH, "
-                             "e.g. v=0.5:2") from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise TreeUsageError(f"--ranges item '{item}' needs finite LOW < HIGH")
-    return lo, hi
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """The .kanir model file: a zip holding ``graph.json`` (structure, metadata, format version) and
 ``arrays.npz`` (all spline knots and coefficients, read with ``allow_pickle=False``).
 
-Saving is atomic (temporary file + ``os.replace``); loading never unpickles or runs code, and any
-damaged, truncated or foreign file raises :class:`ModelFileError`.
+Saving is atomic (temporary file + ``os.replace``) and gives the file the mode the umask implies;
+loading never unpickles or runs code, reads at most ``MAX_FILE_BYTES`` from a regular file, checks
+every field against :mod:`kanir.io_schema`, and any damaged, truncated or foreign file raises
+:class:`ModelFileError` naming the problem. Failures to write are ModelFileErrors too.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import networkx as nx
@@ -20,8 +24,10 @@ import numpy as np
 from .activation import Activation, SplinePart, SymbolicPart
 from .errors import GraphError, ModelFileError
 from .graph import FORMAT_VERSION, KanGraph
+from .io_schema import MAGIC, check_version, validate_doc
 
-MAGIC = "kanir-model"
+MAX_FILE_BYTES = 4 << 30  # the largest .kanir file (and the largest member inside it) read
+MAX_JSON_BYTES = 256 << 20  # the largest graph.json read
 
 
 def _jsonable(v, where: str):
@@ -54,6 +60,10 @@ def graph_to_bytes(graph: KanGraph, extra: dict | None = None) -> bytes:
                "attrs": _jsonable(attrs, f"edge {u}->{v}")}
         act = a.get("act")
         if act is not None:
+            if act.symbolic is None and act.spline is None:
+                raise ModelFileError(f"cannot save edge {u}->{v}: its activation has neither a "
+                                     f"symbolic nor a spline part; remove the edge instead (an "
+                                     f"absent edge is the zero function)")
             r: dict = {"meta": _jsonable(act.meta, f"edge {u}->{v} activation meta")}
             if act.symbolic is not None:
                 s = act.symbolic
@@ -86,24 +96,48 @@ def graph_to_bytes(graph: KanGraph, extra: dict | None = None) -> bytes:
 
 
 def atomic_write(path, data: bytes) -> None:
-    """Write bytes to path atomically: a temporary file in the same folder, then os.replace."""
+    """Write bytes to path atomically: a temporary file in the same folder, then os.replace.
+
+    The file gets the mode a plain ``open(path, "wb")`` would give (0666 minus the umask), not
+    mkstemp's 0600. Every failure is a ModelFileError naming the path and the reason."""
     path = Path(path)
-    if path.is_dir():
-        raise ModelFileError(f"cannot save to {str(path)!r}: it is a directory")
     folder = path.parent if str(path.parent) else Path(".")
+    where = f"cannot save to {str(path)!r}"
+    if path.is_dir():
+        raise ModelFileError(f"{where}: it is a directory")
     if not folder.exists():
-        raise ModelFileError(f"cannot save to {str(path)!r}: folder {str(folder)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        raise ModelFileError(f"{where}: folder {str(folder)!r} does not exist")
+    if not folder.is_dir():
+        raise ModelFileError(f"{where}: {str(folder)!r} is a file, not a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as e:
+        raise ModelFileError(f"{where}: cannot create a file in {str(folder)!r} "
+                             f"({_reason(e)})") from None
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and not isinstance(e, ModelFileError):
+            raise ModelFileError(f"{where}: {_reason(e)}") from None
         raise
+
+
+def _umask() -> int:
+    """The process umask (os.umask can only be read by setting it; restored at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _reason(e: OSError) -> str:
+    return e.strerror or str(e) or type(e).__name__
 
 
 def save_graph(graph: KanGraph, path, extra: dict | None = None) -> None:
@@ -113,36 +147,66 @@ def save_graph(graph: KanGraph, path, extra: dict | None = None) -> None:
 
 def graph_from_bytes(data: bytes, source: str = "<bytes>") -> tuple[KanGraph, dict]:
     """Parse .kanir bytes into (graph, extra); every failure is a ModelFileError."""
+    doc, grids, coefs = _read_zip(data, source)
+    check_version(doc, source, FORMAT_VERSION)
+    meta = doc.get("meta")
+    dtype = np.float32 if isinstance(meta, dict) and meta.get("dtype") == "float32" else np.float64
+    _check_array(grids, "grids", dtype, source)
+    _check_array(coefs, "coefs", dtype, source)
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            names = set(z.namelist())
-            if not {"graph.json", "arrays.npz"} <= names:
-                raise ModelFileError(f"{source} is not a kanir model file (graph.json/arrays.npz missing)")
-            doc = json.loads(z.read("graph.json").decode("utf-8"))
-            with np.load(io.BytesIO(z.read("arrays.npz")), allow_pickle=False) as npz:
-                grids, coefs = npz["grids"], npz["coefs"]
-    except ModelFileError:
-        raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, KeyError, OSError) as e:
-        raise ModelFileError(f"{source} is damaged or not a kanir model file ({e})") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ModelFileError(f"{source} has unreadable content ({e})") from None
-    if not isinstance(doc, dict) or doc.get("format") != MAGIC:
-        raise ModelFileError(f"{source} is not a kanir model file (format tag missing)")
-    if not isinstance(doc.get("version"), int) or doc["version"] > FORMAT_VERSION:
-        raise ModelFileError(f"{source} has format version {doc.get('version')!r}; this kanir reads "
-                             f"versions up to {FORMAT_VERSION} (upgrade kanir)")
+        validate_doc(doc, grids.size, coefs.size)
+    except ModelFileError as e:
+        raise ModelFileError(f"{source} is damaged: {e}") from None
     try:
         graph = _build(doc, grids, coefs)
     except ModelFileError:
         raise
-    except (KeyError, TypeError, ValueError, IndexError) as e:
+    except (KeyError, TypeError, ValueError, IndexError) as e:  # the schema should stop these
         raise ModelFileError(f"{source} has an inconsistent graph description ({e!r})") from None
     try:
         graph.check()
     except GraphError as e:
         raise ModelFileError(f"{source} holds an invalid graph: {e}") from None
     return graph, doc.get("extra", {})
+
+
+def _read_zip(data: bytes, source: str) -> tuple[object, np.ndarray, np.ndarray]:
+    """graph.json (parsed) and the two arrays; sizes are capped before anything is inflated."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            names = set(z.namelist())
+            if not {"graph.json", "arrays.npz"} <= names:
+                raise ModelFileError(f"{source} is not a kanir model file (graph.json/arrays.npz missing)")
+            _check_size(z.getinfo("graph.json").file_size, MAX_JSON_BYTES, "graph.json", source)
+            _check_size(z.getinfo("arrays.npz").file_size, MAX_FILE_BYTES, "arrays.npz", source)
+            doc = json.loads(z.read("graph.json").decode("utf-8"))
+            npz_bytes = z.read("arrays.npz")
+        with zipfile.ZipFile(io.BytesIO(npz_bytes)) as inner:  # np.load would inflate blindly
+            for info in inner.infolist():
+                _check_size(info.file_size, MAX_FILE_BYTES, f"arrays.npz/{info.filename}", source)
+        with np.load(io.BytesIO(npz_bytes), allow_pickle=False) as npz:
+            return doc, npz["grids"], npz["coefs"]
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, KeyError,
+            OSError) as e:
+        raise ModelFileError(f"{source} is damaged or not a kanir model file ({e})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise ModelFileError(f"{source} has unreadable content ({type(e).__name__}: "
+                             f"{str(e)[:200]})") from None
+
+
+def _check_size(size: int, cap: int, what: str, source: str) -> None:
+    if size > cap:
+        raise ModelFileError(f"{source} is not a kanir model file this kanir reads: {what} would "
+                             f"inflate to {size} bytes (at most {cap})")
+
+
+def _check_array(arr: np.ndarray, name: str, dtype, source: str) -> None:
+    if arr.ndim != 1 or arr.dtype != dtype:
+        raise ModelFileError(f"{source} is damaged: arrays.npz {name!r} must be a 1-D "
+                             f"{np.dtype(dtype).name} array (the model's dtype), got "
+                             f"{arr.ndim}-D {arr.dtype.name}")
 
 
 def _build(doc: dict, grids: np.ndarray, coefs: np.ndarray) -> KanGraph:
@@ -171,8 +235,8 @@ def _slice(arr: np.ndarray, ref, what: str) -> np.ndarray:
 def _activation(r: dict, grids, coefs) -> Activation:
     sy = sp = None
     if "symbolic" in r:
-        p = [float(v) for v in r["symbolic"]["params"]]
-        sy = SymbolicPart(str(r["symbolic"]["fun"]), *p)
+        a, b, c, d = (float(v) for v in r["symbolic"]["params"])
+        sy = SymbolicPart(str(r["symbolic"]["fun"]), a, b, c, d)
     if "spline" in r:
         s = r["spline"]
         sp = SplinePart(_slice(grids, s["grid"], "grid"), _slice(coefs, s["coef"], "coefficient"),
@@ -183,10 +247,33 @@ def _activation(r: dict, grids, coefs) -> Activation:
 
 def load_graph(path) -> tuple[KanGraph, dict]:
     """Read a .kanir file; returns (graph, extra)."""
+    return graph_from_bytes(read_model_bytes(path), repr(str(path)))
+
+
+def read_model_bytes(path) -> bytes:
+    """The bytes of a model file: a regular file of at most MAX_FILE_BYTES (so /dev/zero, a
+    FIFO or a folder is a clear error, never a hang)."""
+    where = repr(str(path))
     try:
-        data = Path(path).read_bytes()
+        st = os.stat(path)
     except FileNotFoundError:
-        raise ModelFileError(f"no model file at {str(path)!r}") from None
+        raise ModelFileError(f"no model file at {where}") from None
     except OSError as e:
-        raise ModelFileError(f"cannot read {str(path)!r}: {e}") from None
-    return graph_from_bytes(data, repr(str(path)))
+        raise ModelFileError(f"cannot read {where}: {_reason(e)}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ModelFileError(f"cannot read {where}: it is a directory, not a model file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ModelFileError(f"cannot read {where}: it is not a regular file (a device, pipe or "
+                             f"socket), so it cannot be a model file")
+    if st.st_size > MAX_FILE_BYTES:
+        raise ModelFileError(f"cannot read {where}: it has {st.st_size} bytes, more than the "
+                             f"{MAX_FILE_BYTES} a model file may have")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise ModelFileError(f"cannot read {where}: {_reason(e)}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ModelFileError(f"cannot read {where}: it grew past {MAX_FILE_BYTES} bytes while "
+                             f"being read")
+    return data

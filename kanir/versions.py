@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .errors import KanirError, ModelFileError
 from .graph import KanGraph
-from .io import atomic_write, graph_from_bytes, graph_to_bytes
+from .io import atomic_write, graph_from_bytes, graph_to_bytes, read_model_bytes
 
 __all__ = ["VersionInfo", "VersionStore", "VersionError", "parse_label"]
 
@@ -108,16 +108,20 @@ class VersionStore:
 
     # ------------------------------------------------------------------ folder
     def _open_folder(self, resume: bool) -> None:
+        where = f"cannot keep versions in {str(self.folder)!r}"
         if self.folder.exists() and not self.folder.is_dir():
-            raise ModelFileError(f"cannot keep versions in {str(self.folder)!r}: it is a file")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        found = sorted(p for p in self.folder.iterdir() if _FILE.match(p.name))
+            raise ModelFileError(f"{where}: it is a file")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            found = sorted(p for p in self.folder.iterdir() if _FILE.match(p.name))
+        except OSError as e:
+            raise ModelFileError(f"{where}: cannot create or list that folder ({e.strerror or e})") from None
         if found and not resume:
             raise VersionError(f"folder {str(self.folder)!r} already holds {len(found)} version "
                                "file(s); choose an empty folder, or pass resume=True to continue "
                                "that history")
         for p in found:
-            _, extra = graph_from_bytes(p.read_bytes(), repr(str(p)))
+            _, extra = graph_from_bytes(read_model_bytes(p), repr(str(p)))
             meta = _info_from_extra(extra.get(_EXTRA_KEY, {}), p)
             self._entries[parse_label(meta.label)] = _Entry(meta, None, p)
         if self._entries:
@@ -208,7 +212,7 @@ class VersionStore:
                 raise VersionError("an in-memory version needs to_graph to become a graph")
             return to_graph(e.data)
         try:
-            g, _ = graph_from_bytes(e.path.read_bytes(), repr(str(e.path)))
+            g, _ = graph_from_bytes(read_model_bytes(e.path), repr(str(e.path)))
         except FileNotFoundError:
             raise ModelFileError(f"version file {str(e.path)!r} has disappeared") from None
         return g

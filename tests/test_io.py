@@ -98,7 +98,9 @@ def test_future_version_and_inconsistent_content_are_rejected():
         graph_from_bytes(_rewrite(data, lambda d: d.update(version=99)))
     short = io.BytesIO()
     np.savez(short, grids=np.zeros(3), coefs=np.zeros(3))
-    with pytest.raises(ModelFileError, match="model file is truncated: grid range"):
+    with pytest.raises(ModelFileError, match=r"field graph\.edges\[1\]\.act\.spline\.grid refers to values "
+                                            r"0:11 but arrays.npz holds 3; the model file is "
+                                            r"truncated"):
         graph_from_bytes(_rewrite(data, arrays=short.getvalue()))
 
     def break_wiring(doc):
@@ -117,3 +119,90 @@ def test_loading_never_unpickles():
         z.writestr("grids.npy", evil.getvalue())
     with pytest.raises(ModelFileError):
         graph_from_bytes(_rewrite(data, arrays=obj.getvalue()))
+
+
+def _corrupt_deflate(data: bytes, member: str = "graph.json") -> bytes:
+    """The file with the first byte of ``member``'s deflate stream set to 0xFF: a final block of
+    the reserved type 3, which zlib refuses ('invalid block type')."""
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo(member)
+    assert info.compress_type == zipfile.ZIP_DEFLATED
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    blob = bytearray(data)
+    blob[start] = 0xFF
+    return bytes(blob)
+
+
+def test_corrupted_deflate_data_is_a_model_file_error(tmp_path):
+    path = tmp_path / "m.kanir"
+    path.write_bytes(_corrupt_deflate(graph_to_bytes(_model().graph)))
+    with pytest.raises(ModelFileError, match=r"is damaged or not a kanir model file \(Error -3 "
+                                             r"while decompressing data: invalid block type\)"):
+        kanir.load(path)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_saved_files_get_the_mode_the_umask_implies(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        kanir.KAN([2, 1], device="cpu").save(tmp_path / "m.kanir")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.kanir").stat().st_mode & 0o777 == mode
+
+
+def test_saving_where_no_file_can_be_written_is_a_model_file_error(tmp_path):
+    m = kanir.KAN([2, 1], device="cpu")
+    (tmp_path / "file").write_text("")
+    cases = [(tmp_path / "file" / "m.kanir", r"'.*/file' is a file, not a folder"),
+             (tmp_path / "missing" / "m.kanir", r"folder '.*/missing' does not exist")]
+    if os.path.isdir("/proc"):
+        cases.append(("/proc/m.kanir", r"cannot save to '/proc/m.kanir': cannot create a file in "
+                                       r"'/proc' \(.+\)"))
+    for path, message in cases:
+        with pytest.raises(ModelFileError, match=message):
+            m.save(path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; the /proc and "
+                                               "file-as-folder cases above cover it")
+def test_saving_into_a_read_only_folder_is_a_model_file_error(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(ModelFileError, match=r"cannot create a file in '.*/ro' \(Permission"):
+            kanir.KAN([2, 1], device="cpu").save(folder / "m.kanir")
+    finally:
+        folder.chmod(0o700)
+
+
+def test_versions_in_a_folder_that_cannot_be_created_is_a_model_file_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    m = kanir.KAN([2, 1], device="cpu")
+    with pytest.raises(ModelFileError, match=r"cannot keep versions in '.*/file/x': cannot create "
+                                             r"or list that folder \(Not a directory\)"):
+        m.track_versions(folder=tmp_path / "file" / "x")
+    if os.path.isdir("/proc"):
+        with pytest.raises(ModelFileError, match=r"cannot keep versions in '/proc/x'"):
+            m.track_versions(folder="/proc/x")
+
+
+def test_only_regular_files_of_bounded_size_are_read(tmp_path, monkeypatch):
+    import kanir.io as kio
+
+    with pytest.raises(ModelFileError, match=r"cannot read '.*': it is a directory"):
+        kanir.load(tmp_path)
+    path = tmp_path / "m.kanir"
+    _model().save(path)
+    monkeypatch.setattr(kio, "MAX_FILE_BYTES", 100)
+    with pytest.raises(ModelFileError, match=r"it has \d+ bytes, more than the 100 a model file "
+                                             r"may have"):
+        kanir.load(path)
+
+
+def test_an_activation_without_parts_is_not_saved():
+    g = _model().graph
+    g.set_edge(0, 1, 0, kanir.Activation())
+    with pytest.raises(ModelFileError, match=r"neither a symbolic nor a spline part; remove the "
+                                             r"edge instead"):
+        graph_to_bytes(g)

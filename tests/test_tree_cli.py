@@ -69,12 +69,16 @@ def test_missing_graphviz_writes_dot_and_fails_cleanly(tmp_path, capsys, monkeyp
     (["x1 + y", "--vars", "x1"], "unknown name 'y'"),
     (["x1 +* x2"], "unexpected '*'"),
     (["log(x1)*x2", "--ranges=-1:1"], "NaN/inf"),
-    (["x1*x2", "--ranges", "z=0:1"], "'z', which is not a variable"),
+    (["x1*x2", "--ranges", "z=0:1"], "'z', which is not an input variable"),
     (["x1*x2", "--ranges", "x1=2:1"], "LOW < HIGH"),
     (["x1*x2", "--ranges", "x1=a:b"], "LOW:HIGH"),
     (["x1*x2", "--sep-th", "0"], "--sep-th must be a positive"),
     (["x1*x2", "--samples", "3"], "--samples must be at least 10"),
     (["x1*x2", "--vars", ","], "--vars needs at least one name"),
+    (["x1*x2", "--seed", "-1"], "--seed must be a non-negative integer, got -1"),
+    (["x1*x2", "--ranges", "x1=0:1,x1=0:2"], "--ranges gives 'x1' twice"),
+    (["x1*x2", "--ranges", "0:1,0:2"], "--ranges gives the range of every variable twice"),
+    (["x1*x2", "--diagram", "/proc/t.dot"], "--diagram: cannot write '/proc/t.dot'"),
 ])
 def test_bad_input_exits_2_with_a_message(argv, message, capsys):
     rc, out, err = _run(argv, capsys)

@@ -107,7 +107,7 @@ def to_float(v: sympy.Expr) -> float:
     except OverflowError:
         f = math.inf
     if not math.isfinite(f):
-        raise FormulaError(f"the constant {v.evalf(3) if v.is_Rational else v} is too large for "
+        raise FormulaError(f"the constant {str(v.evalf(3)) if v.is_Rational else v} is too large for "
                            f"a float64 (the largest is about 1.8e308)")
     return f
 
@@ -299,6 +299,11 @@ class Frontend:
     def _pow(self, e: sympy.Expr) -> Lin:
         base, ex = e.args
         if ex.is_number:
+            if ex.is_Rational and abs(ex) > MAX_POWER:
+                raise FormulaError(f"cannot compile {e}{self._where}: the exponent "
+                                   f"{str(ex.evalf(3)) if abs(ex) > 10**12 else ex} is too large: "
+                                   f"a power of a variable needs an exponent between "
+                                   f"-{MAX_POWER} and {MAX_POWER}")
             p = _rational_exponent(self._real(ex))
             if p is not None:
                 return self.apply(power_fun(p), self.build(base))

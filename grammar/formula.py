@@ -33,7 +33,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from lark.visitors import Transformer_NonRecursive
 
 from ..errors import FormulaError
-from .functions import BY_TEXT, MAX_POWER
+from .functions import BY_TEXT, MAX_POWER, TABLE
 
 __all__ = [
     "FUNCTIONS",
@@ -686,4 +686,4 @@ def _unknown_function_hint(name: str, fixed) -> str:
         return f"; did you mean '{close[0]}'?"
     if fixed is not None and name in fixed:
         return f"; '{name}' is a variable: write '{name}*(...)' to multiply"
-    return f"; the functions are {', '.join(sorted(FUNCTIONS))}"
+    return f"; the functions are {', '.join(sorted({f.text for f in TABLE}))}"

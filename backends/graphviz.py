@@ -3,8 +3,9 @@
 Inputs and outputs carry their names; sum nodes are circles "+", mult nodes are squares "×"
 (their factor subnodes small dots), identity pass-through nodes are points. Symbolic edges are
 labelled with their function of x; spline edges say "spline" or, with ``curves=True``, show a
-small matplotlib plot of the curve, written to a folder the caller chooses (a fresh temporary
-folder by default, never the working directory). Edge opacity follows attribution scores (the
+small matplotlib plot of the curve, written to a folder the caller chooses (by default a fresh
+temporary folder, never the working directory, removed once the diagram is rendered by
+:func:`plot` or garbage-collected). Edge opacity follows attribution scores (the
 ``scores`` argument or the edge attribute ``score``). Building the Digraph is pure Python;
 :func:`render` runs the ``dot`` program, and says how to install it when it is missing.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 
 import graphviz
@@ -40,13 +42,17 @@ class DiagramError(KanirError, RuntimeError):
 # ---------------------------------------------------------------------------- building
 def to_dot(graph: KanGraph, *, title: str | None = None, curves: bool = False,
            curve_dir=None, scores: dict | None = None, beta: float = 3.0,
-           rankdir: str = "BT", label_digits: int = 4) -> graphviz.Digraph:
+           rankdir: str = "BT", label_digits: int = 4, input_labels=None,
+           output_labels=None) -> graphviz.Digraph:
     """The diagram of ``graph`` (layered or expression level) as a ``graphviz.Digraph``.
 
     ``scores``: {(l, i, j): score} for edge opacity ``tanh(beta * score)``; by default the
     edges' ``score`` attributes, when present. ``curves``: draw spline edges as small plots,
-    written as PNG files into ``curve_dir`` (created if needed; a new temporary folder when
-    None; its path is kept as ``dot.curve_dir``). ``rankdir``: "BT" puts inputs at the bottom.
+    written as PNG files into ``curve_dir`` (created if needed; when None, a new temporary
+    folder that is deleted with the returned Digraph; its path is kept as ``dot.curve_dir``).
+    ``rankdir``: "BT" puts inputs at the bottom. Inputs and outputs are drawn in model order,
+    labelled with their names or with ``input_labels`` / ``output_labels`` (pykan's
+    ``in_vars`` / ``out_vars``: strings or sympy symbols, one per input / output).
     """
     if not isinstance(graph, KanGraph):
         raise DiagramError(f"to_dot needs a KanGraph, got {type(graph).__name__}; for a model "
@@ -56,6 +62,8 @@ def to_dot(graph: KanGraph, *, title: str | None = None, curves: bool = False,
     if scores is not None and not isinstance(scores, dict):
         raise DiagramError("scores must be a dict {(l, i, j): score}")
     graph.check()
+    labels = (_labels(input_labels, graph.input_names, "input_labels (pykan's in_vars)"),
+              _labels(output_labels, graph.output_names, "output_labels (pykan's out_vars)"))
     folder = None
     if curves:
         folder = Path(curve_dir) if curve_dir is not None else Path(
@@ -69,16 +77,25 @@ def to_dot(graph: KanGraph, *, title: str | None = None, curves: bool = False,
                                       "arrowsize": "0.5"})
     if title:
         dot.attr(label=title, labelloc="t", fontsize="14")
-    _Drawer(graph, dot, folder, scores, beta, label_digits).draw()
     dot.curve_dir = str(folder) if folder is not None else None
+    dot.curve_cleanup = None
+    if curves and curve_dir is None:  # the temporary folder lives as long as the diagram
+        dot.curve_cleanup = weakref.finalize(dot, shutil.rmtree, str(folder), True)
+    try:
+        _Drawer(graph, dot, folder, scores, beta, label_digits, labels).draw()
+    except BaseException:
+        if dot.curve_cleanup is not None:
+            dot.curve_cleanup()
+        raise
     return dot
 
 
 class _Drawer:
     """Writes the nodes and edges of one graph into a Digraph."""
 
-    def __init__(self, graph, dot, folder, scores, beta, digits):
+    def __init__(self, graph, dot, folder, scores, beta, digits, labels):
         self.graph, self.dot, self.folder = graph, dot, folder
+        self.input_labels, self.output_labels = labels
         self.scores, self.beta, self.digits = scores, beta, digits
         self.g = graph.nx
         self.layered = graph.level == "layered"
@@ -97,11 +114,19 @@ class _Drawer:
                 self.dot.node(_id(n), label="", shape="point", width="0.06")
                 cons = self._consumer(n)
                 self.dot.edge(_id(n), _id(cons), arrowhead="none", color="#888888")
-        for l, nodes in sorted(by_rank.items()):
+        if not self.layered:  # inputs and outputs each on one row, in model order
+            for kind in ("input", "output"):
+                by_rank[kind] = [n for n, a in g.nodes(data=True) if a["kind"] == kind]
+        ends = {0, self.graph.depth, "input", "output"} if self.layered else {"input", "output"}
+        for l, nodes in sorted(by_rank.items(), key=lambda item: str(item[0])):
+            nodes = sorted(nodes, key=lambda n: g.nodes[n]["index"])
             with self.dot.subgraph(name=f"rank_{l}") as sg:
                 sg.attr(rank="same")
-                for n in sorted(nodes, key=lambda n: n[2]):
+                for n in nodes:
                     sg.node(_id(n))
+                if l in ends:  # invisible edges keep graphviz from reordering the row
+                    for left, right in zip(nodes, nodes[1:]):
+                        sg.edge(_id(left), _id(right), style="invis")
         for u, v, a in g.edges(data=True):
             if "act" in a:
                 self._act_edge(u, v, a)
@@ -111,12 +136,12 @@ class _Drawer:
         kind = a["kind"]
         product = kind == "mult" or bool(a.get("arity"))
         if kind == "input":
-            label = self.graph.input_names[a["index"]]
+            label = self.input_labels[a["index"]]
             self.dot.node(_id(n), label=label, shape="box", style="rounded,filled",
                           fillcolor=_COLORS["input"])
             return
         if self._is_output(n, a):
-            name = self.graph.output_names[a["index"]]
+            name = self.output_labels[a["index"]]
             label = f"{name}{' = ×' if product else ''}{self._affine_text(n, a)}"
             self.dot.node(_id(n), label=label, shape="box", style="rounded,filled",
                           fillcolor=_COLORS["output"])
@@ -227,6 +252,51 @@ class _Drawer:
         return path
 
 
+def _labels(given, names: list[str], what: str) -> list[str]:
+    """``given`` labels as strings (one per name), or the names themselves."""
+    if given is None:
+        return list(names)
+    if isinstance(given, str) or not hasattr(given, "__len__"):
+        raise DiagramError(f"{what} must be a list of {len(names)} labels, got {given!r}")
+    if len(given) != len(names):
+        raise DiagramError(f"{what} must have one label per node ({len(names)}: "
+                           f"{', '.join(names)}), got {len(given)}")
+    return [str(v) for v in given]
+
+
+#: pykan's plot metrics: edge importance from the backward attribution (paper Eq. 9), the
+#: standard deviation of the edge's output ('forward_u') or that divided by the standard
+#: deviation of its input plus 0.1 ('forward_n').
+METRICS = ("backward", "forward_u", "forward_n")
+
+
+def edge_scores(graph: KanGraph, x=None, metric: str = "backward") -> dict:
+    """{(l, i, j): score} of every activation edge of a layered ``graph`` measured on samples
+    ``x`` by one of pykan's plot metrics (:data:`METRICS`); without ``x``, the attribution
+    scores the graph carries (from :func:`kanir.passes.attribution.attribute`)."""
+    if metric not in METRICS:
+        raise DiagramError(f"metric must be one of {', '.join(METRICS)} (pykan's plot "
+                           f"metrics), got {metric!r}")
+    if metric == "backward":
+        from kanir.passes.attribution import attribute
+
+        scored = attribute(graph, x) if x is not None else graph
+        return {(l, i, j): scored.edge_attrs(l, i, j)["score"]
+                for l, i, j, _ in scored.act_edges()}
+    from kanir.passes._eval import evaluate
+
+    if x is None:
+        raise DiagramError(f"metric {metric!r} is measured on data: pass x")
+    out = {}
+    for l, acts in enumerate(evaluate(graph, x)):
+        std = acts.edge.std(axis=0, ddof=1)
+        if metric == "forward_n":
+            std = std / (acts.input.std(axis=0, ddof=1)[:, None] + 0.1)
+        for _, i, j, _ in graph.act_edges(l):
+            out[(l, i, j)] = float(std[i, j])
+    return out
+
+
 def _is_identity(act: Activation) -> bool:
     s = act.symbolic
     return (s is not None and (act.spline is None or not act.spline.active)
@@ -245,7 +315,7 @@ def symbolic_label(act: Activation, digits: int = 4) -> str:
     if len(text) > 24:
         consts = {n: sympy.Float(n.evalf(digits), digits) for n in _constants(e)}
         text = formula_text(e.xreplace(consts))
-    return text.replace("**", "^")
+    return text
 
 
 def _constants(e: sympy.Expr) -> set:
@@ -348,11 +418,22 @@ def render(dot: graphviz.Digraph, path, format: str | None = None) -> Path:
 
 def plot(model_or_graph, path=None, **kw) -> graphviz.Digraph:
     """The diagram of a KAN model, a KANModule or a KanGraph (keywords as :func:`to_dot`);
-    rendered to ``path`` when given. Used by ``KAN.plot()``."""
+    rendered to ``path`` when given. Used by ``KAN.plot()``.
+
+    With ``curves=True`` and no ``curve_dir``, the curve images of a rendered image are
+    temporary (deleted after rendering); a .dot/.gv file refers to its images, so they are
+    written beside it, into the folder ``<name>_curves``."""
     graph = _as_graph(model_or_graph)
+    if path is not None and kw.get("curves") and kw.get("curve_dir") is None and \
+            Path(path).suffix.lower() in (".dot", ".gv"):
+        kw["curve_dir"] = Path(path).with_name(Path(path).stem + "_curves")
     dot = to_dot(graph, **kw)
     if path is not None:
-        render(dot, path)
+        try:
+            render(dot, path)
+        finally:
+            if dot.curve_cleanup is not None:  # the images are in the rendered file now
+                dot.curve_cleanup()
     return dot
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,6 +33,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from lark.visitors import Transformer_NonRecursive
 
 from ..errors import FormulaError
+from .functions import BY_TEXT, MAX_POWER, TABLE
 
 __all__ = [
     "FUNCTIONS",
@@ -43,39 +45,18 @@ __all__ = [
     "parse_formula",
 ]
 
-#: Function names of the language -> (sympy function, number of arguments; None means 2 or more).
+#: Function names of the language -> (sympy function, number of arguments; None means 2 or more),
+#: from the table shared with the compiler and the printer (kanir.grammar.functions).
 FUNCTIONS: dict[str, tuple[Callable[..., sympy.Expr], int | None]] = {
-    "sin": (sympy.sin, 1),
-    "cos": (sympy.cos, 1),
-    "tan": (sympy.tan, 1),
-    "exp": (sympy.exp, 1),
-    "log": (sympy.log, 1),
-    "ln": (sympy.log, 1),
-    "sqrt": (sympy.sqrt, 1),
-    "abs": (sympy.Abs, 1),
-    "sinh": (sympy.sinh, 1),
-    "cosh": (sympy.cosh, 1),
-    "tanh": (sympy.tanh, 1),
-    "arcsin": (sympy.asin, 1),
-    "asin": (sympy.asin, 1),
-    "arccos": (sympy.acos, 1),
-    "acos": (sympy.acos, 1),
-    "arctan": (sympy.atan, 1),
-    "atan": (sympy.atan, 1),
-    "arcsinh": (sympy.asinh, 1),
-    "asinh": (sympy.asinh, 1),
-    "arctanh": (sympy.atanh, 1),
-    "atanh": (sympy.atanh, 1),
-    "min": (sympy.Min, None),
-    "max": (sympy.Max, None),
-}
+    name: (f.sympy, f.arity) for name, f in BY_TEXT.items()}
 
-#: Names that mean a constant unless they are listed in ``variables``.
+#: Names that always mean a constant; they cannot name a variable, so printed text is unambiguous.
 CONSTANTS: dict[str, sympy.Expr] = {"pi": sympy.pi, "e": sympy.E}
 
 _MAX_DIGITS = 1000  # digits of one number literal
 _MAX_EXPONENT = 308  # |decimal exponent| of a literal, as for float64
 _MAX_BITS = 4000  # size of an exact number computed from literals (about 1200 digits)
+_FLOAT_MAX = sympy.Integer(int(sys.float_info.max))  # constants must fit a float64
 _MAX_DEPTH = 100  # nesting of operators and calls; parentheses alone do not count
 _LEAVES = ("name", "number")
 _WIDTH = 72  # longest source excerpt shown under an error message
@@ -110,6 +91,8 @@ class Formula:
 
     outputs: tuple[tuple[str, sympy.Expr], ...]
     variables: tuple[sympy.Symbol, ...]
+    #: the variable names the text mentions, even those that cancel out (as in ``0*x``)
+    mentioned: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -167,10 +150,16 @@ def _parse_formula(source, variables) -> Formula:
     if not items:
         raise FormulaError("the formula is empty: an empty list was given")
     outputs: list[_Output] = []
+    mentioned: dict[str, None] = {}
     for item in items:
-        outputs += _parse_text(item, fixed) if isinstance(item, str) else [_from_sympy(item)]
+        if isinstance(item, str):
+            parsed, names = _parse_text(item, fixed)
+            outputs += parsed
+            mentioned.update(dict.fromkeys(names))
+        else:
+            outputs.append(_from_sympy(item))
     named = _name_outputs(outputs)
-    return Formula(named, _input_symbols(named, fixed))
+    return Formula(named, _input_symbols(named, fixed), tuple(mentioned))
 
 
 def _fixed_variables(variables) -> dict[str, sympy.Symbol | str] | None:
@@ -194,6 +183,8 @@ def _fixed_variables(variables) -> dict[str, sympy.Symbol | str] | None:
             raise FormulaError(f"variables must be names or sympy Symbols, got "
                                f"{type(v).__name__} {v!r}")
         name = v if isinstance(v, str) else v.name
+        if name in CONSTANTS:
+            raise FormulaError(reserved_name_message(name))
         if name in fixed:
             raise FormulaError(f"variable '{name}' is listed twice")
         fixed[name] = v
@@ -220,7 +211,19 @@ def _from_sympy(obj) -> _Output:
     bad = [u for u in _UNDEFINED if obj.has(u)]
     if bad:
         raise FormulaError(f"the sympy expression {obj} contains the undefined value {bad[0]}")
+    for s in sorted(obj.free_symbols, key=sympy.default_sort_key):
+        if s.name in CONSTANTS:
+            raise FormulaError(f"the sympy expression {obj} has a symbol named '{s.name}': "
+                               + reserved_name_message(s.name))
     return _Output(name, obj)
+
+
+def reserved_name_message(name: str) -> str:
+    """Why the constant name ``name`` ('e', 'pi') cannot name a variable."""
+    what = "Euler's number" if name == "e" else "the number pi"
+    return (f"'{name}' cannot name a variable: in formulas '{name}' is always {what}, so a "
+            f"variable '{name}' would print like the constant and read back as it; rename the "
+            f"variable (e.g. '{name}_')")
 
 
 def _name_outputs(outputs: list[_Output]) -> tuple[tuple[str, sympy.Expr], ...]:
@@ -301,7 +304,38 @@ class _Brackets:
                 continue
             yield tok
         if opened:
-            raise _BracketError("'(' is never closed", opened[-1])
+            raise _BracketError(_never_closed(opened[-1]), opened[-1])
+
+
+def _never_closed(tok: Token) -> str:
+    return f"'(' opened at line {tok.line}, column {tok.column} is never closed"
+
+
+@cache
+def _lexer() -> Lark:
+    """The formula lexer without the postlexer, to look at raw brackets after an error."""
+    grammar = (Path(__file__).with_name("formula.lark")).read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", lexer="basic")
+
+
+def _unclosed_across_lines(text: str, pos: int) -> Token | None:
+    """The '(' that is never closed and, before ``pos``, was followed by a new line: the parser
+    then reads the next lines as part of the bracket, so the error at ``pos`` is really that
+    bracket's. None when there is no such bracket."""
+    opened: list[list] = []  # [token, a new line followed it before pos]
+    try:
+        for tok in _lexer().lex(text):
+            if tok.type == "LPAR":
+                opened.append([tok, False])
+            elif tok.type == "RPAR" and opened:
+                opened.pop()
+            elif tok.type == "_SEP" and tok.value == "\n" and tok.start_pos < pos:
+                for entry in opened:
+                    entry[1] = True
+    except Exception:  # a bad character later on: what was read decides
+        pass
+    suspects = [tok for tok, spans_line in opened if spans_line and tok.start_pos < pos]
+    return suspects[-1] if suspects else None
 
 
 @cache
@@ -311,8 +345,9 @@ def _parser() -> Lark:
                 propagate_positions=True, maybe_placeholders=False)
 
 
-def _parse_text(text: str, fixed) -> list[_Output]:
-    """Parse one text into its outputs; every problem becomes a positioned FormulaError."""
+def _parse_text(text: str, fixed) -> tuple[list[_Output], list[str]]:
+    """Parse one text into its outputs and the variable names it mentions; every problem becomes
+    a positioned FormulaError."""
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
@@ -323,8 +358,9 @@ def _parse_text(text: str, fixed) -> list[_Output]:
                                           f"{tok.column}: {exc}", text, tok.line, tok.column),
                                  tok.line, tok.column) from None
     _check_depth(tree, text)
+    builder = _Builder(text, fixed)
     try:
-        outputs = _Builder(text, fixed).transform(tree)
+        outputs = builder.transform(tree)
     except VisitError as exc:
         if isinstance(exc.orig_exc, FormulaError | RecursionError):
             raise exc.orig_exc from None
@@ -333,7 +369,7 @@ def _parse_text(text: str, fixed) -> list[_Output]:
     if not outputs:
         raise FormulaSyntaxError("the formula is empty; write an expression such as 'x**2 + 1'",
                                  1, 1, ("an expression",))
-    return outputs
+    return outputs, builder.mentioned
 
 
 def _check_depth(tree: Tree, text: str) -> None:
@@ -355,6 +391,14 @@ def _check_depth(tree: Tree, text: str) -> None:
 def _syntax_error(exc: UnexpectedInput, text: str) -> FormulaSyntaxError:
     """A FormulaSyntaxError in plain words from a lark error."""
     line, column = exc.line, exc.column
+    pos = exc.token.start_pos if isinstance(exc, UnexpectedToken) else exc.pos_in_stream
+    if isinstance(pos, int):
+        paren = _unclosed_across_lines(text, pos)
+        if paren is not None:
+            message = f"formula syntax error at line {paren.line}, column {paren.column}: " \
+                      f"{_never_closed(paren)}"
+            return FormulaSyntaxError(_located(message, text, paren.line, paren.column),
+                                      paren.line, paren.column, ("')'",))
     try:
         names = set(exc.interactive_parser.accepts())
     except Exception:  # no parser state: fall back to what lark listed
@@ -454,6 +498,8 @@ class _Builder(Transformer_NonRecursive):
     def __init__(self, text: str, fixed: dict[str, sympy.Symbol | str] | None):
         super().__init__()
         self._text, self._fixed = text, fixed
+        self._big: tuple[Token, str] | None = None  # where a too-large constant first appeared
+        self.mentioned: list[str] = []  # variable names in order of first use
 
     def _error(self, problem: str, tok: Token, hint: str = "", name: str | None = None):
         """A FormulaError (a FormulaNameError when ``name`` is given) located at ``tok``."""
@@ -469,11 +515,25 @@ class _Builder(Transformer_NonRecursive):
 
     def named(self, children):
         tok, expr = children
+        self._check_float_range(expr, tok)
         return _Output(str(tok), expr, self._text, tok.line, tok.column)
 
     @v_args(meta=True)
     def unnamed(self, meta, children):
+        self._check_float_range(children[0], meta)
         return _Output(None, children[0], self._text, meta.line, meta.column)
+
+    def _check_float_range(self, expr: sympy.Expr, start) -> None:
+        """Every constant of the finished expression must fit a float64; a too-large one is
+        reported where it first appeared (a larger intermediate value that cancels is fine)."""
+        big = _too_large(expr)
+        where, self._big = self._big, None
+        if big is None:
+            return
+        tok, what = where if where is not None else (start, "the expression")
+        problem = (f"{what} gives the constant {_approx(big)}, which is too large for a float64 "
+                   f"(the largest is about 1.8e308)")
+        raise self._error(problem, tok)
 
     # leaves
 
@@ -489,7 +549,11 @@ class _Builder(Transformer_NonRecursive):
         if abs(value.adjusted()) > _MAX_EXPONENT:
             raise self._syntax(f"number '{shown}' is out of range: numbers must lie between "
                                f"1e-{_MAX_EXPONENT} and 1e{_MAX_EXPONENT} in size", tok)
-        return sympy.Rational(*value.as_integer_ratio())
+        number = sympy.Rational(*value.as_integer_ratio())
+        if abs(number) > _FLOAT_MAX:
+            raise self._syntax(f"number '{shown}' is too large for a float64 (the largest is "
+                               f"about 1.8e308)", tok)
+        return number
 
     def _syntax(self, what: str, tok: Token) -> FormulaSyntaxError:
         message = f"formula syntax error {_at(tok)}: {what}"
@@ -502,6 +566,7 @@ class _Builder(Transformer_NonRecursive):
         fixed = self._fixed
         if fixed is not None and name in fixed:
             v = fixed[name]
+            self._mention(name)
             return sympy.Symbol(v) if isinstance(v, str) else v
         if name in CONSTANTS:
             return CONSTANTS[name]
@@ -509,10 +574,15 @@ class _Builder(Transformer_NonRecursive):
             raise self._error(f"function '{name}' is used without an argument", tok,
                               f"; write {name}(...)", name)
         if fixed is None:
+            self._mention(name)
             return sympy.Symbol(name)
         close = difflib.get_close_matches(name, list(fixed) + list(CONSTANTS), n=1)
         hint = f"did you mean '{close[0]}'?" if close else _variables_note(fixed)
         raise self._error(f"unknown name '{name}'", tok, f"; {hint}", name)
+
+    def _mention(self, name: str) -> None:
+        if name not in self.mentioned:
+            self.mentioned.append(name)
 
     def call(self, children):
         tok, *args = children
@@ -543,6 +613,11 @@ class _Builder(Transformer_NonRecursive):
 
     def power(self, children):
         base, op, exponent = children
+        if exponent.is_number and not base.is_number and exponent.is_Rational and \
+                abs(exponent) > MAX_POWER:
+            raise self._error(f"the exponent {_approx(exponent)} is too large: a power of a "
+                              f"variable needs an exponent between -{MAX_POWER} and {MAX_POWER}",
+                              op)
         if base.is_Rational and exponent.is_Rational:
             bits = max(abs(base.p).bit_length(), base.q.bit_length()) - 1
             if abs(exponent) * bits > _MAX_BITS:
@@ -565,15 +640,43 @@ class _Builder(Transformer_NonRecursive):
         return acc
 
     def _defined(self, value: sympy.Expr, what: str, tok: Token) -> sympy.Expr:
-        """``value`` if it is finite and of sane size; else an error at ``tok``."""
+        """``value`` if it is finite and of sane size; else an error at ``tok``. Notes where a
+        constant first exceeds the float64 range (an error only if it stays in the result)."""
         if value in _UNDEFINED:
             raise self._error(f"{what} gives the undefined value {value}", tok)
+        if self._big is None and _too_large(value) is not None:
+            self._big = (tok, what)
         for term in sympy.Add.make_args(value):
             coeff = term.as_coeff_Mul()[0]
             if coeff.is_Rational and max(abs(coeff.p).bit_length(),
                                          coeff.q.bit_length()) > _MAX_BITS:
                 raise self._error(f"{what} gives a number too large to keep exactly", tok)
         return value
+
+
+def _too_large(expr: sympy.Expr) -> sympy.Expr | None:
+    """A constant of ``expr`` whose size exceeds the float64 range, or None."""
+    for sub in sympy.preorder_traversal(expr):
+        if not sub.is_number:
+            continue
+        if sub.is_Rational:
+            if abs(sub) > _FLOAT_MAX:
+                return sub
+        elif not sub.has(sympy.Symbol):
+            try:
+                size = abs(sub.evalf(15))
+                if size.is_finite is False or size > _FLOAT_MAX:
+                    return sub
+            except (TypeError, ValueError):
+                pass
+    return None
+
+
+def _approx(v: sympy.Expr) -> str:
+    """A short text of a possibly huge exact number: 10**100 as 1.0e+100."""
+    if v.is_Integer and abs(v) < 10**12:
+        return str(v)
+    return str(v.evalf(3))
 
 
 def _unknown_function_hint(name: str, fixed) -> str:
@@ -583,4 +686,4 @@ def _unknown_function_hint(name: str, fixed) -> str:
         return f"; did you mean '{close[0]}'?"
     if fixed is not None and name in fixed:
         return f"; '{name}' is a variable: write '{name}*(...)' to multiply"
-    return f"; the functions are {', '.join(sorted(FUNCTIONS))}"
+    return f"; the functions are {', '.join(sorted({f.text for f in TABLE}))}"

@@ -192,12 +192,14 @@ def self_check(graph, formula, ranges: dict, points: int, seed: int) -> dict:
     with torch.no_grad():
         Y = module(torch.as_tensor(X).to(module.dtype)).double().numpy()
     worst, skipped = 0.0, np.zeros(points, dtype=bool)
+    overflow = np.zeros(points, dtype=bool)  # finite inputs, infinite value: not a domain issue
     for k, (_, expr) in enumerate(formula.outputs):
         f = sympy.lambdify(list(formula.variables), expr, modules="numpy")
         with np.errstate(all="ignore"):
             ref = np.asarray(f(*X.T), dtype=np.complex128) * np.ones(points)
         ok = np.isfinite(ref) & (np.abs(ref.imag) <= 1e-12 * np.maximum(1.0, np.abs(ref.real)))
         skipped |= ~ok
+        overflow |= np.isinf(np.abs(ref))
         y, r = Y[ok, k], ref.real[ok]
         if r.size == 0:
             continue
@@ -210,6 +212,7 @@ def self_check(graph, formula, ranges: dict, points: int, seed: int) -> dict:
     used = int(points - skipped.sum())
     tol = 1e-9 if graph.meta.get("dtype") == "float64" else 1e-4
     return {"max_rel_error": worst, "points": used, "skipped": int(skipped.sum()),
+            "overflow": int(overflow.sum()),
             "ranges": {n: list(r) for n, r in ranges.items()}, "tolerance": tol,
             "ok": used > 0 and worst < tol}
 
@@ -226,10 +229,13 @@ def _print_compile(r: dict) -> None:
         out(f"read back  {name} = {text}\n")
     c = r["self_check"]
     rng = ", ".join(f"{n} in [{lo:g}, {hi:g}]" for n, (lo, hi) in c["ranges"].items())
-    skip = f"; {c['skipped']} points outside the formula's domain skipped" if c["skipped"] else ""
+    over, outside = c.get("overflow", 0), c["skipped"] - c.get("overflow", 0)
+    skip = "".join([f"; {outside} points outside the formula's domain skipped" if outside else "",
+                    f"; {over} points where the formula overflows float64 skipped" if over else ""])
     if c["points"] == 0:
-        out(f"self-check FAILED: no sampled point lies in the formula's domain ({rng}); "
-            f"choose --ranges\n")
+        why = ("the formula overflows float64 at every sampled point" if over and not outside
+               else "no sampled point lies in the formula's domain")
+        out(f"self-check FAILED: {why} ({rng}); choose --ranges\n")
     else:
         verdict = "ok" if c["ok"] else f"FAILED (tolerance {c['tolerance']:g})"
         out(f"self-check {verdict}: max relative error {c['max_rel_error']:.2e} on "

@@ -27,46 +27,22 @@ import sympy
 
 from .activation import Activation
 from .errors import FormulaError
+from .grammar.functions import BY_SYMPY, MAX_POWER, TABLE
 from .graph import KanGraph
 from .library import LIBRARY, power_name
 
 ZERO, ONE, HALF = sympy.S.Zero, sympy.S.One, sympy.S.Half
 
-#: sympy function classes compiled as one library function each.
-UNARY: dict[type, str] = {
-    sympy.sin: "sin", sympy.cos: "cos", sympy.tan: "tan", sympy.exp: "exp", sympy.log: "log",
-    sympy.Abs: "abs", sympy.tanh: "tanh", sympy.sinh: "sinh", sympy.cosh: "cosh",
-    sympy.asin: "arcsin", sympy.acos: "arccos", sympy.atan: "arctan", sympy.atanh: "arctanh",
-    sympy.asinh: "arcsinh", sympy.sign: "sgn",
-}
+#: sympy function classes compiled as one library function each (from the language's table).
+UNARY: dict[type, str] = {f.sympy: f.library for f in TABLE if f.library is not None}
 
-
-def _rewrite_rules() -> dict[type, object]:
-    """Functions outside the library, written with library functions (exact for real inputs)."""
-    return {
-        sympy.sec: lambda u: 1 / sympy.cos(u, evaluate=False),
-        sympy.csc: lambda u: 1 / sympy.sin(u, evaluate=False),
-        sympy.cot: lambda u: 1 / sympy.tan(u, evaluate=False),
-        sympy.sech: lambda u: 1 / sympy.cosh(u, evaluate=False),
-        sympy.csch: lambda u: 1 / sympy.sinh(u, evaluate=False),
-        sympy.coth: lambda u: 1 / sympy.tanh(u, evaluate=False),
-        sympy.acot: lambda u: sympy.atan(1 / u),
-        sympy.asec: lambda u: sympy.acos(1 / u),
-        sympy.acsc: lambda u: sympy.asin(1 / u),
-        sympy.acosh: lambda u: sympy.log(u + sympy.sqrt(u**2 - 1)),
-        sympy.acoth: lambda u: sympy.atanh(1 / u),
-        sympy.Heaviside: lambda u: (sympy.sign(u) + 1) / 2,
-    }
-
-
-REWRITES = _rewrite_rules()
+#: Functions outside the library, written with library functions (exact for real inputs).
+REWRITES: dict[type, object] = {f.sympy: f.rewrite for f in TABLE if f.rewrite is not None}
 
 #: Names of every function the frontend compiles (for error messages and docs).
-SUPPORTED_FUNCTIONS: tuple[str, ...] = tuple(sorted(
-    ({f.__name__ for f in UNARY} | {f.__name__ for f in REWRITES} | {"min", "max", "sqrt"})
-    - {"Abs"} | {"abs"}, key=str.lower))
+SUPPORTED_FUNCTIONS: tuple[str, ...] = tuple(sorted((f.text for f in TABLE), key=str.lower))
 
-_MAX_POWER_PART = 1000  # largest numerator/denominator of a rational power kept as x^p
+_MAX_POWER_PART = MAX_POWER  # largest numerator/denominator of a rational power kept as x^p
 
 
 # ---------------------------------------------------------------------------- linear forms
@@ -121,32 +97,53 @@ class _Node:
 
 def to_float(v: sympy.Expr) -> float:
     """The float nearest an exact real sympy number (raises on complex or infinite values)."""
-    if v.is_Integer:
-        f = float(int(v))
-    elif v.is_Rational:
-        f = int(v.p) / int(v.q)
-    else:
-        f = float(v.evalf(30))
+    try:
+        if v.is_Integer:
+            f = float(int(v))
+        elif v.is_Rational:
+            f = int(v.p) / int(v.q)
+        else:
+            f = float(v.evalf(30))
+    except OverflowError:
+        f = math.inf
     if not math.isfinite(f):
-        raise FormulaError(f"the constant {v} is too large for a float")
+        raise FormulaError(f"the constant {str(v.evalf(3)) if v.is_Rational else v} is too large for "
+                           f"a float64 (the largest is about 1.8e308)")
     return f
 
 
 class _Printer(sympy.printing.str.StrPrinter):
-    """Prints constants in kanir's formula language (so they read back without eval)."""
+    """Prints in kanir's formula language, so that :mod:`kanir.grammar.formula` reads the text
+    back to the same expression: functions under their names in the language's table (abs, min,
+    max, ...), Euler's number as ``e``, the imaginary unit (never in a compiled formula) as
+    ``sqrt(-1)`` rather than a name a variable could have."""
 
     def _print_Exp1(self, expr):
         return "e"
 
-    def _print_Abs(self, expr):
-        return f"abs({self._print(expr.args[0])})"
+    def _print_ImaginaryUnit(self, expr):
+        return "sqrt(-1)"
+
+    def _print_Function(self, expr):
+        entry = BY_SYMPY.get(expr.func)
+        if entry is None or (entry.arity == 1 and len(expr.args) != 1):
+            return super()._print_Function(expr)
+        return f"{entry.text}({self.stringify(expr.args, ', ')})"
+
+    def _print_Heaviside(self, expr):
+        if expr.args[1:] == (HALF,):  # sympy's default value at 0, the language's heaviside
+            return f"{BY_SYMPY[sympy.Heaviside].text}({self._print(expr.args[0])})"
+        return super()._print_Heaviside(expr)
+
+    _print_Abs = _print_Function
+    _print_Min = _print_Max = _print_Function
 
 
 _PRINTER = _Printer()
 
 
 def formula_text(e: sympy.Expr) -> str:
-    """``e`` written in kanir's formula language (abs, e), as sympy's str otherwise."""
+    """``e`` written in kanir's formula language; the parser reads the text back to ``e``."""
     return _PRINTER.doprint(e)
 
 
@@ -302,6 +299,11 @@ class Frontend:
     def _pow(self, e: sympy.Expr) -> Lin:
         base, ex = e.args
         if ex.is_number:
+            if ex.is_Rational and abs(ex) > MAX_POWER:
+                raise FormulaError(f"cannot compile {e}{self._where}: the exponent "
+                                   f"{str(ex.evalf(3)) if abs(ex) > 10**12 else ex} is too large: "
+                                   f"a power of a variable needs an exponent between "
+                                   f"-{MAX_POWER} and {MAX_POWER}")
             p = _rational_exponent(self._real(ex))
             if p is not None:
                 return self.apply(power_fun(p), self.build(base))
@@ -633,14 +635,34 @@ def _write(nodes: list[_Node], live: set[int], input_names, output_names,
     return KanGraph(g, meta, level="expr")
 
 
+def dtype_name(dtype) -> str:
+    """'float32' or 'float64' from that name or a torch dtype (as KAN accepts)."""
+    import torch
+
+    names = {torch.float32: "float32", torch.float64: "float64", "float32": "float32",
+             "float64": "float64"}
+    try:
+        return names[dtype]
+    except (KeyError, TypeError):
+        raise FormulaError(f"dtype must be torch.float32 or torch.float64 (or 'float32', "
+                           f"'float64'), got {dtype!r}") from None
+
+
 def expression_graph(formula, dtype: str = "float64", check: bool = True) -> KanGraph:
     """The expression-level graph of a parsed :class:`~kanir.grammar.formula.Formula`
     (``check=False`` skips validating it, for callers that validate the next stage)."""
-    if dtype not in ("float32", "float64"):
-        raise FormulaError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    dtype = dtype_name(dtype)
     if not formula.variables:
-        raise FormulaError("the formula has no variables, and a KAN needs at least one input; "
-                           "pass variables=[...] to compile a constant")
+        values = ", ".join(formula_text(e) for _, e in formula.outputs)
+        if formula.mentioned:
+            names = ", ".join(formula.mentioned)
+            raise FormulaError(f"the formula simplifies to a constant ({values}): its variables "
+                               f"({names}) cancel out, and a KAN needs at least one input; to "
+                               f"compile the constant as a function of them, name the inputs "
+                               f"(variables=[...] in Python, --vars on the command line)")
+        raise FormulaError(f"the formula has no variables: it is the constant {values}, and a "
+                           f"KAN needs at least one input; name the inputs (variables=[...] in "
+                           f"Python, --vars on the command line) to compile a constant")
     fe = Frontend(formula.variables)
     for name, expr in formula.outputs:
         fe.add_output(name, expr)

@@ -181,3 +181,24 @@ def _bounded(draw, names, depth: int):
 def _half(draw, names, depth: int):
     """Text whose value lies in [-1/2, 1/2]."""
     return _binary(draw, _bounded(draw, names, depth), "/", ("2", _ATOM))
+
+
+def table_calls(names=("x", "y", "z")):
+    """Calls of every function of the language's table (kanir.grammar.functions), under each of
+    its spellings, on generated formulas: for print/parse round trips (values may be complex or
+    undefined, so not for numeric checks)."""
+    from kanir.grammar.functions import TABLE
+
+    spellings = [(name, f.arity) for f in TABLE for name in f.names]
+
+    @st.composite
+    def call(draw):
+        name, arity = draw(st.sampled_from(spellings))
+        count = arity if arity is not None else draw(st.integers(2, 3))
+        args = [draw(formulas(names, max_depth=2)) for _ in range(count)]
+        text = f"{name}({', '.join(args)})"
+        if draw(st.booleans()):  # inside a larger expression
+            text = f"{draw(formulas(names, max_depth=1))} + {text}*{draw(st.sampled_from(names))}"
+        return text
+
+    return call()

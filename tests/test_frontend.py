@@ -236,7 +236,7 @@ ERRORS = [
                                              "in output 'y_1': piecewise expressions are not "
                                              "supported"),
     (sympy.exp(1000) * x, "cannot compile exp(1000) in output 'y_1': the constant exp(1000) "
-                          "is too large for a float"),
+                          "is too large for a float64 (the largest is about 1.8e308)"),
     (sympy.erf(x), "cannot compile erf(x) in output 'y_1': kanir has no function 'erf'; the "
                    "functions it compiles are " + ", ".join(SUPPORTED_FUNCTIONS)),
     (sympy.Function("f")(x), "cannot compile f(x) in output 'y_1': kanir has no function 'f'; "
@@ -258,5 +258,19 @@ def test_error_names_the_output():
 
 
 def test_bad_dtype():
-    with pytest.raises(FormulaError, match="dtype must be 'float32' or 'float64'"):
+    with pytest.raises(FormulaError, match=r"dtype must be torch.float32 or torch.float64 \(or "
+                                           r"'float32', 'float64'\), got 'float16'"):
         kanir.compile("x", dtype="float16")
+    with pytest.raises(FormulaError, match="got torch.int32"):
+        kanir.compile("x", dtype=torch.int32)
+
+
+@pytest.mark.parametrize("dtype,name", [(torch.float32, "float32"), (torch.float64, "float64"),
+                                        ("float32", "float32")])
+def test_compile_accepts_torch_dtypes_like_kan(dtype, name):
+    """Issue 10: kanir.compile(..., dtype=torch.float32) raised; KAN takes torch dtypes."""
+    g = kanir.compile("x*y + 1", dtype=dtype)
+    assert g.meta["dtype"] == name
+    model = kanir.KAN.from_graph(g, device="cpu")
+    assert model.dtype == getattr(torch, name)
+    assert kanir.kanpiler(["x"], "x**2", dtype=dtype).meta["dtype"] == name

@@ -19,6 +19,9 @@ from .errors import ArgumentError
 _SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.Generator.manual_seed accepts
 
 
+RESERVED_NAMES = ("e", "pi")  # formulas read these as constants; a variable so named is ambiguous
+
+
 def check_names(names, what: str, n: int | None = None) -> list[str]:
     """``names`` as a list of distinct non-empty identifiers (``n`` of them when given)."""
     if isinstance(names, str | bytes) or not isinstance(names, Sequence):
@@ -32,6 +35,10 @@ def check_names(names, what: str, n: int | None = None) -> list[str]:
             why = "is empty" if not name else "is not an identifier (letters, digits and _, " \
                                                "not starting with a digit)"
             raise ArgumentError(f"{what}: name {name!r} {why}")
+        if name in RESERVED_NAMES:
+            from kanir.grammar.formula import reserved_name_message
+
+            raise ArgumentError(f"{what}: {reserved_name_message(name)}")
     repeated = sorted({nm for nm in names if names.count(nm) > 1})
     if repeated:
         raise ArgumentError(f"{what} repeat {repeated}: every name must be unique, got {names!r}")

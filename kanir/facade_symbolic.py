@@ -89,8 +89,10 @@ class SymbolicMethods:
         return ys, True
 
     def _cached_labels(self, n_rows: int):
-        """The training labels of ``cache_x``: ``cache_y`` if the model keeps one, else labels
+        """The training labels of ``cache_x``: ``cache_y`` (fit keeps it), else labels
         given earlier for the same ``cache_x`` tensor; None when unknown."""
+        if self._recent_data() is not self.cache_x:
+            return None  # the data in use is a later forward's input, whose labels are unknown
         cy = getattr(self, "cache_y", None)
         if cy is None:
             ref, cy = getattr(self, "_labels_of_cache", (None, None))
@@ -327,7 +329,7 @@ class SymbolicMethods:
 
     def _formula_data(self, x, y):
         """(x, y (N, n_out), whether y are labels) for snapping, or None without data."""
-        if x is None and self.cache_x is None:
+        if x is None and self._recent_data() is None:
             return None
         xs = self._sym_x(x, "symbolic_formula")
         xs = torch.as_tensor(xs, dtype=torch.float64)

@@ -92,6 +92,7 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
             _module.set_keep_acts(args["save_act"])
         self.net = _module.to(args["device"] or _default_device())
         self.register_buffer("cache_x", None, persistent=False)
+        self.register_buffer("cache_y", None, persistent=False)
         self._init_extensions(args["versions"])
 
     # ------------------------------------------------------------------ IR bridge
@@ -215,6 +216,8 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
                     save_fig=save_fig, save_fig_freq=save_fig_freq)
         self.cache_x = as_tensor(dataset["train_input"], "dataset['train_input']", self.dtype,
                                  self.device, self.net.n_in)
+        labels = torch.as_tensor(dataset["train_label"]).detach()
+        self.cache_y = labels.to(self.device, self.dtype) if labels.is_floating_point() else None
         self._after_change("fit", loss=hist["train_loss"][-1] if hist["train_loss"] else None)
         return hist
 
@@ -239,7 +242,8 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
         new_grid = as_int(new_grid, "new_grid", 1)
         grid_eps = as_float(grid_eps, "grid_eps", 0.0, 1.0)
         if x is None:
-            x = self.cache_x if self.cache_x is not None else self._uniform_samples(1000)
+            x = self._recent_data()
+            x = x if x is not None else self._uniform_samples(1000)
         x = as_tensor(x, "x", self.dtype, self.device, self.net.n_in)
         self.net = _refine(self.net, new_grid, x, grid_eps)
         self._after_change("refine")
@@ -260,7 +264,8 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
         from .tree import tree as _tree
 
         if x is None:
-            x = self.cache_x if self.cache_x is not None else self._uniform_samples(1000)
+            x = self._recent_data()
+            x = x if x is not None else self._uniform_samples(1000)
         kw.setdefault("variables", self.input_names)
         return _tree(self, x, **kw)
 

@@ -28,6 +28,8 @@ _LAZY = {
     "kanpiler": ("kanir.compiler", "kanpiler"),
     "to_sympy": ("kanir.backends.sympy", "to_sympy"),
     "to_dot": ("kanir.backends.graphviz", "to_dot"),
+    "export": ("kanir.backends.export", "export"),
+    "load_dataset": ("kanir.datasets", "load_dataset"),
 }
 
 

@@ -17,7 +17,6 @@ import torch
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-    from sklearn.preprocessing import LabelEncoder
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
@@ -149,16 +148,30 @@ class _KANEstimator(BaseEstimator):
         return out.detach().to("cpu", torch.float64).numpy()
 
     # ------------------------------------------------------------------ formulas
-    def symbolify(self, lib=None, prune: bool = True, node_th: float = 1e-2,
-                  edge_th: float = 3e-2, r2_threshold: float = 0.0, weight_simple: float = 0.8):
+    def symbolify(self, X=None, y=None, lib=None, prune: bool = True, node_th: float = 1e-2,
+                  edge_th: float = 3e-2, refit_steps: int = 20, r2_threshold: float = 0.0,
+                  weight_simple: float = 0.8):
         """Prune the fitted KAN (when ``prune``, with ``KAN.prune``'s thresholds), fix every
-        edge to its best function of ``lib`` (default kanir's library) and set ``formula_``;
-        returns self."""
+        edge to its best function of ``lib`` (default kanir's library), and, given the training
+        data ``X, y``, refit the functions' constants for ``refit_steps`` steps (pykan's
+        workflow: this is what makes constants exact); sets ``formula_`` and returns self."""
         check_is_fitted(self, "model_")
+        if (X is None) != (y is None):
+            raise KanirError("symbolify refits on the training data: give both X and y, or "
+                             "neither")
         if prune:
             self.model_.prune(node_th=node_th, edge_th=edge_th)
         self.model_.auto_symbolic(lib=lib, r2_threshold=r2_threshold,
                                   weight_simple=weight_simple, verbose=0)
+        if X is not None and refit_steps > 0:
+            X, y = _validate(self, X, y, reset=False, **self._y_checks())
+            Y, loss_fn = self._targets(y)
+            m = self.model_
+            x = torch.tensor(X, dtype=m.dtype, device=m.device)
+            t = torch.tensor(Y, dtype=m.dtype, device=m.device)
+            m.fit({"train_input": x, "train_label": t}, opt=self.opt, steps=refit_steps,
+                  lr=self.lr, update_grid=False, loss_fn=loss_fn, seed=self.seed,
+                  progress=False)
         self.formula_ = formulas(self.model_)
         return self
 
@@ -193,11 +206,17 @@ class KANRegressor(RegressorMixin, _KANEstimator):
     def fit(self, X, y):
         """Train a fresh KAN on X (n_samples, n_features) and y (n_samples,) or (n_samples,
         n_outputs); returns self."""
-        X, y = _validate(self, X, y, multi_output=True, y_numeric=True, ensure_min_samples=2)
-        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        X, y = _validate(self, X, y, ensure_min_samples=2, **self._y_checks())
         self._y_1d = y.ndim == 1
-        self._train(X, Y)
+        self._train(X, *self._targets(y))
         return self
+
+    def _y_checks(self) -> dict:
+        return {"multi_output": True, "y_numeric": True}
+
+    def _targets(self, y: np.ndarray):
+        """(labels as a 2-D array, loss function) for KAN.fit."""
+        return (y.reshape(-1, 1) if y.ndim == 1 else y), None
 
     def predict(self, X) -> np.ndarray:
         """Predictions, (n_samples,) or (n_samples, n_outputs) as y was."""
@@ -220,15 +239,24 @@ class KANClassifier(ClassifierMixin, _KANEstimator):
             check_classification_targets(y)
         except ValueError as e:
             raise DataError(str(e)) from None
-        enc = LabelEncoder().fit(y)
-        self.classes_ = enc.classes_
+        self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
             raise DataError(f"KANClassifier needs samples of at least 2 classes, got 1 class "
                             f"({self.classes_[0]!r})")
-        codes = enc.transform(y)
-        onehot = np.eye(len(self.classes_))[codes]
-        self._train(X, onehot, loss_fn=_soft_cross_entropy)
+        self._train(X, *self._targets(y))
         return self
+
+    def _y_checks(self) -> dict:
+        return {}
+
+    def _targets(self, y: np.ndarray):
+        """(one-hot labels in the order of ``classes_``, cross-entropy) for KAN.fit."""
+        unknown = sorted(set(np.unique(y).tolist()) - set(self.classes_.tolist()), key=str)
+        if unknown:
+            raise DataError(f"y holds classes {unknown} that fit did not see; classes_ are "
+                            f"{self.classes_.tolist()}")
+        codes = np.searchsorted(self.classes_, y)
+        return np.eye(len(self.classes_))[codes], _soft_cross_entropy
 
     def decision_function(self, X) -> np.ndarray:
         """The logits, (n_samples, n_classes); for two classes the log-odds of the second,

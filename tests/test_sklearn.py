@@ -112,3 +112,35 @@ def test_symbolify_gives_the_exact_formula_of_a_linear_law():
     x1, x2 = sympy.symbols("x_1 x_2")
     assert reg.symbolify(lib=["x"]).sympy() == 2 * x1 + x2
     assert reg.formula_ == [2 * x1 + x2]
+
+
+@pytest.mark.slow
+def test_symbolify_recovers_x_times_y_plus_sin_z():
+    """One sum node for sin(z), one mult node for x*y; light sparsity, prune, symbolic fit,
+    a short refit of the constants: the formula is exact."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (200, 3))
+    y = X[:, 0] * X[:, 1] + np.sin(X[:, 2])
+    reg = KANRegressor(hidden=([1, 1],), grid=5, steps=50, lamb=0.001, seed=2).fit(X, y)
+    reg.symbolify(X, y, lib=["x", "sin"])
+    x1, x2, x3 = sympy.symbols("x_1 x_2 x_3")
+    assert sympy.simplify(reg.sympy() - (x1 * x2 + sympy.sin(x3))) == 0
+    np.testing.assert_allclose(reg.predict(X), y, atol=1e-8)
+
+
+def test_symbolify_needs_both_x_and_y():
+    X, y = _data()
+    reg = KANRegressor(width=[2, 1], grid=3, steps=2).fit(X, y)
+    with pytest.raises(kanir.KanirError, match="give both X and y"):
+        reg.symbolify(X)
+
+
+def test_classifier_symbolify_refits_with_labels():
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-1, 1, (100, 2))
+    y = np.where(X[:, 0] > 0, "right", "left")
+    clf = KANClassifier(width=[2, 2], grid=3, steps=10).fit(X, y)
+    clf.symbolify(X, y, lib=["x"], prune=False, refit_steps=5)
+    assert len(clf.formula_) == 2 and clf.score(X, y) > 0.95
+    with pytest.raises(kanir.KanirError, match="classes \\['up'\\] that fit did not see"):
+        clf.symbolify(X, np.where(X[:, 0] > 0, "up", "left"))

@@ -34,6 +34,8 @@ _LAZY = {
     "hessian": ("kanir.derivatives", "hessian"),
     "batch_jacobian": ("kanir.derivatives", "batch_jacobian"),
     "batch_hessian": ("kanir.derivatives", "batch_hessian"),
+    "export": ("kanir.backends.export", "export"),
+    "load_dataset": ("kanir.datasets", "load_dataset"),
 }
 
 

@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kanir",
         description="kanir: compile formulas into exact Kolmogorov-Arnold Networks, read "
                     "formulas back from models, draw them.")
+    p.add_argument("--version", action="version", version=f"kanir {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -85,7 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(run=run_show)
 
     _add_tree(sub)
+    importlib.import_module("kanir.cli_export").add_parser(sub)
     return p
+
+
+def _version() -> str:
+    from kanir import __version__
+
+    return __version__
 
 
 def _add_tree(sub) -> None:

@@ -416,7 +416,8 @@ def _progress(steps: int, show: bool):
         return _Silent(range(steps))
     from tqdm.auto import tqdm
 
-    return tqdm(range(steps), ncols=100)
+    # disable=None: no bar when stderr is not a terminal (a log file would fill with frames)
+    return tqdm(range(steps), ncols=100, disable=None)
 
 
 class _Silent:

@@ -1,9 +1,11 @@
 """Benchmark data shipped with kanir: the 120 AI Feynman equations (Udrescu & Tegmark 2020) with
 names, formulas, variables and ranges, datasets sampled from them, and pykan's
-``get_feynman_dataset``. Nothing here reads files outside the installed package.
+``get_feynman_dataset``; and ``load_dataset`` for users' own CSV/.npz tables. Nothing here reads files outside the installed package.
 """
 
 from .equations import DatasetError, FeynmanEquation, feynman
+from .files import load_dataset
 from .sampling import feynman_dataset, get_feynman_dataset
 
-__all__ = ["DatasetError", "FeynmanEquation", "feynman", "feynman_dataset", "get_feynman_dataset"]
+__all__ = ["DatasetError", "FeynmanEquation", "feynman", "feynman_dataset", "get_feynman_dataset",
+           "load_dataset"]

@@ -149,9 +149,9 @@ def test_exact_constants_survive_in_code():
     assert ns["kan"]([1.0, 1.0])[0] == pytest.approx(np.pi + np.sqrt(2), rel=1e-15)
 
 
-def test_input_names_that_are_not_identifiers():
+def test_input_names_that_are_python_keywords():
     m = kanir.KAN([2, 1], grid=3, seed=0, dtype=torch.float64, versions=False,
-                  input_names=["lambda", "2x"])
+                  input_names=["lambda", "def"])  # Python keywords
     ns = {}
     exec(export(m, to="python"), ns)
     x = _points(4)

@@ -1,6 +1,6 @@
 """Benchmark data shipped with kanir: the 120 AI Feynman equations (Udrescu & Tegmark 2020) with
 names, formulas, variables and ranges, datasets sampled from them, and pykan's
-``get_feynman_dataset``; and ``load_dataset`` for users' own CSV/.npz tables. Nothing here reads files outside the installed package.
+``get_feynman_dataset``; and ``load_dataset`` for users' own CSV/.npz tables.
 """
 
 from .equations import DatasetError, FeynmanEquation, feynman

@@ -138,6 +138,18 @@ class Comm:
         """Plain numbers summed over ranks (one collective)."""
         return self.sum(torch.tensor(values, dtype=torch.float64, device=self.device)).tolist()
 
+    def batch_rows(self, n: int) -> int:
+        """Rows of a batch over all ranks; a DistributedError on every rank when one of them
+        has none (its loss would be undefined)."""
+        counts = [torch.zeros(1, dtype=torch.int64, device=self.device) for _ in range(self.world)]
+        dist.all_gather(counts, torch.tensor([n], dtype=torch.int64, device=self.device))
+        rows = [int(c) for c in counts]
+        if min(rows) == 0:
+            raise DistributedError(f"a training batch has rows {rows} on ranks 0..{self.world - 1}: "
+                                   "every rank needs at least one row of every batch (shard "
+                                   "the data so that each rank's share is non-empty)")
+        return sum(rows)
+
     def std(self, a: torch.Tensor, dim: int, n_total: int, eps: float = 0.0) -> torch.Tensor:
         """Unbiased std over ``dim`` of the rows of all ranks (``n_total`` of them), with an
         autograd graph through this rank's rows only (see the module docstring)."""

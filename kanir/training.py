@@ -389,7 +389,7 @@ class _Step:
                                                     self.use_reg, self.comm)
         # the data and the grid are fixed during a step: the input layer's bases once
         first = module.layers[0].local(xb, fixed=True) if not xb.requires_grad else None
-        n_total = int(comm.sum_float(xb.shape[0])[0]) if comm is not None else xb.shape[0]
+        n_total = comm.batch_rows(xb.shape[0]) if comm is not None else xb.shape[0]
 
         def closure():
             optimizer.zero_grad()
@@ -544,8 +544,9 @@ def check_stream_args(loader, test_loader, opts: dict) -> None:
                             "over the data several times: pass a DataLoader or a list of batches")
 
 
-def _batches(loader, module: KANModule, what: str):
-    """The (x, y) batches of a stream, validated and on the module's device and dtype."""
+def _batches(loader, module: KANModule, what: str, keep_empty: bool = False):
+    """The (x, y) batches of a stream, validated and on the module's device and dtype; empty
+    ones are skipped unless ``keep_empty`` (ranks must then refuse them together)."""
     count = 0
     for i, item in enumerate(loader):
         if not isinstance(item, tuple | list) or len(item) != 2:
@@ -555,7 +556,7 @@ def _batches(loader, module: KANModule, what: str):
         y = as_tensor(item[1], f"{what} batch {i} y", module.dtype, module.device, module.n_out)
         if x.shape[0] != y.shape[0]:
             raise DataError(f"{what}: batch {i} has {x.shape[0]} x rows but {y.shape[0]} y rows")
-        if x.shape[0] == 0:
+        if x.shape[0] == 0 and not keep_empty:
             continue
         count += 1
         yield x, y
@@ -608,7 +609,7 @@ def _fit_stream(module, loader, test_loader, opts, optimizer, params, hist, comm
             update_grid(module, xg, opts["grid_eps"])
         res = Reservoir(cap, opts["seed"]) if samples is None else None
         tot, rows, ok, state = 0.0, 0, True, {}
-        for xb, yb in _batches(loader, module, "dataset"):
+        for xb, yb in _batches(loader, module, "dataset", keep_empty=comm is not None):
             if res is not None:
                 res.add(xb)
             state, ok = step_fn.run(xb, yb, step)

@@ -413,6 +413,8 @@ class _Step:
             if comm is not None:
                 comm.reduce_grads(self.params)
             state["loss"], state["reg"] = loss.detach(), reg.detach() if use_reg else None
+            if loss_fn is not _mse:  # this rank's batch MSE, for a stream's train_rmse
+                state["mse"] = _mse(pred.detach(), yb)
             return obj
 
         return closure
@@ -608,28 +610,26 @@ def _fit_stream(module, loader, test_loader, opts, optimizer, params, hist, comm
                                                                opts["seed"])
             update_grid(module, xg, opts["grid_eps"])
         res = Reservoir(cap, opts["seed"]) if samples is None else None
-        tot, rows, ok, state = 0.0, 0, True, {}
+        tot, tot_mse, rows, ok, state = 0.0, 0.0, 0, True, {}
         for xb, yb in _batches(loader, module, "dataset", keep_empty=comm is not None):
             if res is not None:
                 res.add(xb)
             state, ok = step_fn.run(xb, yb, step)
-            if not ok or state.get("frozen"):
+            if not ok:
                 break
-            b = xb.shape[0]
-            v = float(state["loss"])
-            tot += b * v  # across ranks v is the batch's global mean: weighted by our rows
-            rows += b
-        if res is not None and ok:
+            # across ranks the loss is the batch's global mean: weighted by our rows
+            tot += xb.shape[0] * float(state["loss"])
+            tot_mse += xb.shape[0] * float(state["mse"] if "mse" in state else state["loss"])
+            rows += xb.shape[0]
+            if state.get("frozen"):
+                break
+        if res is not None and ok and not state.get("frozen"):
             samples = res.sample()
         if not ok:
             hist["stopped_early"] = step
             break
         test, n_test = _stream_losses(module, test_loader, loss_fn, "test_loader")
-        train = [tot / rows] * 2
-        if loss_fn is not _mse:  # the train RMSE of a custom loss needs the predictions again
-            sums, n_tr = _stream_losses(module, loader, loss_fn, "dataset")
-            train = [tot / rows, sums[1] / n_tr]
-        losses = [train[0], test[0] / n_test, train[1], test[1] / n_test]
+        losses = [tot / rows, test[0] / n_test, tot_mse / rows, test[1] / n_test]
         if comm is not None:
             losses = _global_means(comm, losses, rows, n_test)
         _record(hist, root, losses, state, step_fn.use_reg, opts["metrics"])

@@ -136,6 +136,7 @@ def test_stream_history_is_over_the_test_stream():
     h2 = m2.fit(batches(x[:2000], y[:2000], 250), opt="Adam", lr=0.01, steps=2, test_loader=test,
                 update_grid=False, progress=False, loss_fn=lambda p, t: ((p - t) ** 2).mean() * 4)
     assert h2["test_loss"][-1] == pytest.approx(2 * h2["test_rmse"][-1], rel=1e-12)
+    assert h2["train_loss"][-1] == pytest.approx(2 * h2["train_rmse"][-1], rel=1e-12)
     assert h2["test_rmse"][-1] == pytest.approx(m2.evaluate(data)["test_loss"], rel=1e-12)
 
 

@@ -106,3 +106,47 @@ def refine(module: KANModule, new_grid: int, x: torch.Tensor, grid_eps: float = 
         h = old(h)
     new.meta["grid"] = new_grid
     return new
+
+
+class Reservoir:
+    """A uniform random sample of at most ``size`` rows of a stream of batches (reservoir
+    sampling, Algorithm R, seeded): grid updates and ``refine`` on data that does not fit in
+    memory, with memory bounded by ``size`` whatever the length of the stream."""
+
+    def __init__(self, size: int, seed: int = 0):
+        self.size, self.seen = int(size), 0
+        self.rows: torch.Tensor | None = None
+        self._gen = torch.Generator().manual_seed(int(seed))
+
+    def add(self, x: torch.Tensor) -> None:
+        """Offer the rows of one batch (b, n) to the sample."""
+        x = x.detach()
+        b = x.shape[0]
+        if self.rows is None:
+            self.rows = x.new_empty(self.size, x.shape[1])
+        free = max(0, min(self.size - self.seen, b))
+        if free:  # the first ``size`` rows of the stream fill the reservoir
+            self.rows[self.seen:self.seen + free] = x[:free]
+        if b > free:  # row t (0-based) replaces a random slot with probability size / (t + 1)
+            t = torch.arange(self.seen + free, self.seen + b, dtype=torch.float64)
+            slot = (torch.rand(b - free, generator=self._gen, dtype=torch.float64)
+                    * (t + 1)).floor().long()
+            keep = torch.nonzero(slot < self.size).flatten()
+            if len(keep):
+                slots = slot[keep]
+                # several rows of one batch may draw the same slot: the last one wins, as in
+                # the sequential algorithm
+                rev = torch.flip(slots, (0,))
+                uniq, inv = torch.unique(rev, return_inverse=True)
+                first = torch.full((len(uniq),), len(rev), dtype=torch.long)
+                first.scatter_reduce_(0, inv, torch.arange(len(rev)), reduce="amin")
+                last = len(rev) - 1 - first
+                src = (keep[last] + free).to(x.device)
+                self.rows[uniq.to(x.device)] = x[src]
+        self.seen += b
+
+    def sample(self) -> torch.Tensor:
+        """The rows sampled so far (fewer than ``size`` while the stream was shorter)."""
+        if self.rows is None:
+            raise ValueError("the reservoir is empty")
+        return self.rows[:min(self.seen, self.size)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -27,8 +28,7 @@ from .graph import KanGraph
 from .grids import refine as _refine
 from .init import check_init_args, init_module, set_trainable
 from .io import load_graph, save_graph
-from .training import as_tensor, check_dataset
-from .training import fit as _fit
+from .training import GRID_SAMPLES, as_tensor, check_dataset, fit_with_samples, stream_sample
 
 
 def _default_device():
@@ -193,7 +193,8 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
             save_fig_freq: int = 1, img_folder: str = "./video",
             singularity_avoiding: bool = False, y_th: float = 1000.0,
             reg_metric: str = "edge_forward_spline_n", display_metrics=None, *,
-            grid_eps: float | None = None, progress: bool = True, seed: int = 0) -> dict:
+            grid_eps: float | None = None, progress: bool = True, seed: int = 0,
+            test_loader=None, grid_samples: int = GRID_SAMPLES) -> dict:
         """Train in place with pykan's semantics and arguments (in pykan's order); returns the
         history, whose ``train_loss``/``test_loss`` are RMSEs as in pykan (see
         :func:`kanir.training.fit` for every key and argument).
@@ -203,21 +204,30 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
         the model's (``KAN(grid_eps=...)``, pykan's 0.02). ``save_fig=True`` is refused (kanir
         writes no per-step figures; call ``model.plot(path)`` between shorter fits);
         ``in_vars``, ``out_vars``, ``beta``, ``save_fig_freq`` and ``img_folder`` only serve it.
+
+        ``dataset`` may also be a re-iterable of (x, y) batches (a torch DataLoader) with
+        ``test_loader``; grid updates and a later ``refine`` then use a reservoir sample of
+        ``grid_samples`` rows of it (docs/scale.md). Under torchrun each rank passes its shard.
         """
-        hist = _fit(self.net, dataset, opt=opt, steps=steps, log=log, lamb=lamb,
-                    lamb_l1=lamb_l1, lamb_entropy=lamb_entropy, lamb_coef=lamb_coef,
-                    lamb_coefdiff=lamb_coefdiff, update_grid_=update_grid,
-                    grid_update_num=grid_update_num, loss_fn=loss_fn, lr=lr,
-                    start_grid_update_step=start_grid_update_step,
-                    stop_grid_update_step=stop_grid_update_step, batch=batch, metrics=metrics,
-                    singularity_avoiding=singularity_avoiding, y_th=y_th,
-                    grid_eps=self.grid_eps if grid_eps is None else grid_eps, progress=progress,
-                    seed=seed, reg_metric=reg_metric, display_metrics=display_metrics,
-                    save_fig=save_fig, save_fig_freq=save_fig_freq)
-        self.cache_x = as_tensor(dataset["train_input"], "dataset['train_input']", self.dtype,
-                                 self.device, self.net.n_in)
-        labels = torch.as_tensor(dataset["train_label"]).detach()
-        self.cache_y = labels.to(self.device, self.dtype) if labels.is_floating_point() else None
+        hist, samples = fit_with_samples(
+            self.net, dataset, opt=opt, steps=steps, log=log, lamb=lamb,
+            lamb_l1=lamb_l1, lamb_entropy=lamb_entropy, lamb_coef=lamb_coef,
+            lamb_coefdiff=lamb_coefdiff, update_grid_=update_grid,
+            grid_update_num=grid_update_num, loss_fn=loss_fn, lr=lr,
+            start_grid_update_step=start_grid_update_step,
+            stop_grid_update_step=stop_grid_update_step, batch=batch, metrics=metrics,
+            singularity_avoiding=singularity_avoiding, y_th=y_th,
+            grid_eps=self.grid_eps if grid_eps is None else grid_eps, progress=progress,
+            seed=seed, reg_metric=reg_metric, display_metrics=display_metrics,
+            save_fig=save_fig, save_fig_freq=save_fig_freq, test_loader=test_loader,
+            grid_samples=grid_samples)
+        self.cache_x = samples
+        labels = dataset.get("train_label") if isinstance(dataset, dict) else None
+        if isinstance(labels, torch.Tensor) and labels.is_floating_point() \
+                and samples is not None and labels.shape[0] == samples.shape[0]:
+            self.cache_y = labels.detach().to(self.device, self.dtype)  # labels of cache_x
+        else:
+            self.cache_y = None  # a stream's reservoir sample has no labels kept
         self._after_change("fit", loss=hist["train_loss"][-1] if hist["train_loss"] else None)
         return hist
 
@@ -232,18 +242,23 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
                      for layer in self.net.layers)
         return {"test_loss": float(rmse), "n_edge": n_edge, "n_grid": self.grid}
 
-    def refine(self, new_grid: int, x: torch.Tensor | None = None, grid_eps: float = 1.0) -> KAN:
+    def refine(self, new_grid: int, x=None, grid_eps: float = 1.0, *,
+               grid_samples: int = GRID_SAMPLES, seed: int = 0) -> KAN:
         """Move every spline onto ``new_grid`` intervals keeping its function; returns self.
 
         The new knots are uniform over the data range by default (``grid_eps=1``), so a finer
         grid nests the coarser one and the least-squares projection is exact; it uses ``x``
-        (default: the last training inputs, else uniform samples over the input grid range).
+        (default: the last training inputs, or the reservoir sample of the stream that fit
+        trained on, else uniform samples over the input grid range). ``x`` may be a stream of
+        (x, y) batches: then a seeded reservoir sample of ``grid_samples`` of its rows.
         """
         new_grid = as_int(new_grid, "new_grid", 1)
         grid_eps = as_float(grid_eps, "grid_eps", 0.0, 1.0)
         if x is None:
             x = self._recent_data()
             x = x if x is not None else self._uniform_samples(1000)
+        elif not isinstance(x, torch.Tensor | np.ndarray | list | tuple):
+            x = stream_sample(x, self.net, as_int(grid_samples, "grid_samples", 1), seed)
         x = as_tensor(x, "x", self.dtype, self.device, self.net.n_in)
         self.net = _refine(self.net, new_grid, x, grid_eps)
         self._after_change("refine")

@@ -34,3 +34,7 @@ class FormulaError(KanirError, ValueError):
 
 class PassError(KanirError, ValueError):
     """A graph pass got invalid arguments (unknown layer, node index, ...)."""
+
+
+class ModuleLoweringError(KanirError, ValueError):
+    """A torch module cannot be lowered into a KanGraph (kanir.from_torch names the layer)."""

@@ -1,6 +1,7 @@
 """§4.2.1 anatomical modularity: pruning drops hidden nodes left without edges, and the example
 script finds the parity modules with a KAN and lowers the cut cost of KANs and MLPs."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -64,3 +65,41 @@ def test_drop_dead_nodes_removes_nodes_feeding_nothing_and_cascades():
     x = _x(2)
     torch.testing.assert_close(_value(h, x), _value(g, x), rtol=0, atol=1e-12)
     assert drop_dead_nodes(h).same(h)
+
+
+def _example():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "science" / "anatomical_modularity.py"
+    spec = importlib.util.spec_from_file_location("anatomical_modularity", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_tasks_are_the_papers():
+    am = _example()
+    p = am.parity_task()
+    assert p["train_input"].shape == (1024, 10) and p["train_label"].shape == (1024, 5)
+    x, y = p["train_input"], p["train_label"]
+    assert torch.equal(y[:, 2], (x[:, 4] * x[:, 5] < 0).double())  # y_3 = x_5 XOR x_6
+    m = am.majority_task()
+    x, y = m["train_input"], m["train_label"]
+    assert x.shape == (512, 9) and y.shape == (512, 1)
+    row = torch.tensor([[1.0, 1, -1, -1, -1, 1, -1, 1, -1]])  # maj(+, -, -) = -
+    assert float(y[(x == row).all(1)][0, 0]) == 0.0
+    assert float(y.mean()) == 0.5
+
+
+@pytest.mark.slow
+def test_parity_modules_and_costs(tmp_path):
+    am = _example()
+    result = am.run(am.QUICK, tmp_path, tasks=("parity",), log=lambda *_: None)
+    kan, mlp = result["parity_kan"], result["parity_mlp"]
+    assert kan["modules"] == 5  # every output keeps edges from its own two inputs only
+    assert kan["input_groups"] == [[2 * j, 2 * j + 1] for j in range(5)]
+    for row in (kan, mlp):
+        assert row["cost_after"] < row["cost_before"]
+        assert row["rmse"] < 0.1
+    assert (tmp_path / "parity_kan_after_swap.svg").exists()

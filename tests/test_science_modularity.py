@@ -1,6 +1,8 @@
 """§4.2.1 anatomical modularity: pruning drops hidden nodes left without edges, and the example
 script finds the parity modules with a KAN and lowers the cut cost of KANs and MLPs."""
 
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -74,6 +76,7 @@ def _example():
     path = Path(__file__).resolve().parents[1] / "examples" / "science" / "anatomical_modularity.py"
     spec = importlib.util.spec_from_file_location("anatomical_modularity", path)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
     spec.loader.exec_module(mod)
     return mod
 

@@ -29,6 +29,7 @@ _LAZY = {
     "kanpiler": ("kanir.compiler", "kanpiler"),
     "to_sympy": ("kanir.backends.sympy", "to_sympy"),
     "to_dot": ("kanir.backends.graphviz", "to_dot"),
+    "from_torch": ("kanir.backends.from_torch", "from_torch"),
     "datasets": ("kanir.datasets", None),  # a submodule: the Feynman equations
     "jacobian": ("kanir.derivatives", "jacobian"),
     "hessian": ("kanir.derivatives", "hessian"),

@@ -38,3 +38,7 @@ class PassError(KanirError, ValueError):
 
 class ArgumentError(KanirError, ValueError):
     """An argument of a kanir function has the wrong type, range or value; the message names it."""
+
+
+class ModuleLoweringError(KanirError, ValueError):
+    """A torch module cannot be lowered into a KanGraph (kanir.from_torch names the layer)."""

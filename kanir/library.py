@@ -102,6 +102,29 @@ def _sympy_sigmoid(x):
     return 1 / (1 + sympy.exp(-x))
 
 
+def _sympy_silu(x):
+    return x / (1 + sympy.exp(-x))
+
+
+def _sympy_relu(x):
+    return sympy.Max(0, x)
+
+
+def _sympy_gelu(x):
+    return x / 2 * (1 + sympy.erf(x / sympy.sqrt(2)))
+
+
+_GELU_TANH_C = sympy.Rational(44715, 1000000)  # torch's 0.044715, exactly
+
+
+def _sympy_gelu_tanh(x):
+    return x / 2 * (1 + sympy.tanh(sympy.sqrt(2 / sympy.pi) * (x + _GELU_TANH_C * x**3)))
+
+
+def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.gelu(x, approximate="tanh")
+
+
 def _power_forms(p: Fraction):
     """torch, sympy and safe forms of x**p for a rational p."""
     pf = float(p)
@@ -268,6 +291,11 @@ def _build_default() -> None:
     _R("sinh", torch.sinh, sympy.sinh, 2, _safe_sinh)
     _R("sigmoid", torch.sigmoid, _sympy_sigmoid, 4)
     _R("arcsinh", torch.arcsinh, sympy.asinh, 4, None, ("asinh",))
+    # MLP activations (kanir.from_torch lowers nn.SiLU/ReLU/GELU edges onto these)
+    _R("silu", torch.nn.functional.silu, _sympy_silu, 4, None, ("swish",))
+    _R("relu", torch.relu, _sympy_relu, 3)
+    _R("gelu", torch.nn.functional.gelu, _sympy_gelu, 5)
+    _R("gelu_tanh", _gelu_tanh, _sympy_gelu_tanh, 5)
 
 
 _build_default()

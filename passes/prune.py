@@ -31,10 +31,11 @@ from ._common import (
     require_layered,
     strip_analysis,
 )
+from ._eval import evaluate
 from .attribution import attribute, scored
 
 __all__ = ["prune", "prune_node", "prune_edge", "prune_input", "remove_edge", "remove_node",
-           "delete_node", "restrict_dataset"]
+           "delete_node", "drop_dead_nodes", "restrict_dataset"]
 
 
 def prune_edge(graph: KanGraph, threshold: float = 3e-2, x=None, fold_mean: bool = True
@@ -236,7 +237,44 @@ def prune(graph: KanGraph, x=None, node_th: float = 1e-2, edge_th: float = 3e-2,
     require_layered(graph, "prune")
     g, keeps = _node_keeps(graph, node_th, x, None)
     g = _without_nodes(g, keeps, fold_mean, strip=x is not None)
-    return prune_edge(g, edge_th, x, fold_mean)
+    return drop_dead_nodes(prune_edge(g, edge_th, x, fold_mean))
+
+
+def drop_dead_nodes(graph: KanGraph) -> KanGraph:
+    """Remove hidden nodes that edge pruning left without outgoing edges (they feed nothing) or
+    without incoming edges (constant: their outgoing edges' constant values move into the target
+    subnodes' biases, so the function is unchanged). Repeats until none is left; every hidden
+    layer keeps at least one node."""
+    require_layered(graph, "drop_dead_nodes")
+    g = graph
+    while True:
+        dead = {l: _dead_nodes(g, l) for l in range(1, g.depth)}
+        dead = {l: d for l, d in dead.items() if d and len(d) < g.n_nodes(l)}
+        if not dead:
+            return g
+        # a dead node with outgoing edges is constant: any input gives its edges' values
+        acts = evaluate(g, np.zeros((2, g.n_nodes(0))))
+        g = g.copy()
+        for l, nodes in dead.items():
+            for i in nodes:
+                for j in [j for _, ii, j, _ in g.act_edges(l) if ii == i]:
+                    sub = g.subnode(l + 1, j)
+                    sub["bias"] = float(sub["bias"] + sub["scale"] * acts[l].edge[0, i, j])
+        for l, nodes in dead.items():
+            g = reorder_layer(g, l, [i for i in range(g.n_nodes(l)) if i not in nodes])
+        g = strip_analysis(g).check()
+
+
+def _dead_nodes(g: KanGraph, l: int) -> list[int]:
+    """Nodes of hidden layer l with no outgoing edge, or whose subnodes have no incoming edge."""
+    has_out = {ii for _, ii, _, _ in g.act_edges(l)}
+    fed_subs = {j for _, _, j, _ in g.act_edges(l - 1)}
+    dead = []
+    for i in range(g.n_nodes(l)):
+        subs = [p[2] for p in g.nx.predecessors(N(l, i)) if p[0] == "s"]
+        if i not in has_out or not any(j in fed_subs for j in subs):
+            dead.append(i)
+    return dead
 
 
 def restrict_dataset(dataset: dict, old_names: Sequence[str], new_names: Sequence[str]) -> dict:

@@ -1,0 +1,108 @@
+"""§4.2.1 anatomical modularity: pruning drops hidden nodes left without edges, and the example
+script finds the parity modules with a KAN and lowers the cut cost of KANs and MLPs."""
+
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+import kanir
+from kanir.passes.prune import drop_dead_nodes, prune
+
+
+def _x(n_in, n=200, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return 2 * torch.rand(n, n_in, generator=gen, dtype=torch.float64) - 1
+
+
+def _value(g, x):
+    with torch.no_grad():
+        return kanir.KAN.from_graph(g, versions=False)(x)
+
+
+def _mlp_with_constant_neuron():
+    """y = tanh(x1) + tanh(x2) + 2*tanh(0.5): the third hidden neuron ignores the inputs."""
+    mlp = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1)).double()
+    with torch.no_grad():
+        mlp[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]))
+        mlp[0].bias.copy_(torch.tensor([0.0, 0.0, 0.5]))
+        mlp[2].weight.copy_(torch.tensor([[1.0, 1.0, 2.0]]))
+        mlp[2].bias.zero_()
+    return mlp
+
+
+def test_prune_drops_a_hidden_node_left_without_edges():
+    g = kanir.from_torch(_mlp_with_constant_neuron())
+    x = _x(2)
+    pruned = prune(g, x)  # the neuron's edges all score 0: without the fix width stays [2, 3, 1]
+    assert pruned.width == [2, 2, 1]
+    torch.testing.assert_close(_value(pruned, x), _value(g, x), rtol=0, atol=1e-12)
+    model = kanir.KAN.from_graph(g, versions=False).prune(x=x)
+    assert model.width == [2, 2, 1]
+
+
+def test_drop_dead_nodes_folds_a_constant_node_exactly():
+    g = kanir.from_torch(_mlp_with_constant_neuron())
+    g.set_edge(0, 0, 2, None)
+    g.set_edge(0, 1, 2, None)  # node (1, 2) is constant 0.5, its edge gives 2*tanh(0.5)
+    h = drop_dead_nodes(g)
+    assert h.width == [2, 2, 1]
+    x = _x(2)
+    torch.testing.assert_close(_value(h, x), _value(g, x), rtol=0, atol=1e-12)
+    assert abs(h.subnode(2, 0)["bias"] - 2 * torch.tanh(torch.tensor(0.5, dtype=torch.float64))
+               .item()) < 1e-15
+
+
+def test_drop_dead_nodes_removes_nodes_feeding_nothing_and_cascades():
+    mlp = nn.Sequential(nn.Linear(2, 3), nn.SiLU(), nn.Linear(3, 2), nn.SiLU(),
+                        nn.Linear(2, 1)).double()
+    g = kanir.from_torch(mlp)
+    g.set_edge(2, 1, 0, None)  # node (2, 1) feeds nothing: it goes, then node (1, 2) ...
+    for j in range(2):
+        if j != 1:
+            g.set_edge(1, 2, j, None)  # ... whose only edge went into node (2, 1)
+    h = drop_dead_nodes(g)
+    assert h.width == [2, 2, 1, 1]
+    x = _x(2)
+    torch.testing.assert_close(_value(h, x), _value(g, x), rtol=0, atol=1e-12)
+    assert drop_dead_nodes(h).same(h)
+
+
+def _example():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "science" / "anatomical_modularity.py"
+    spec = importlib.util.spec_from_file_location("anatomical_modularity", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_tasks_are_the_papers():
+    am = _example()
+    p = am.parity_task()
+    assert p["train_input"].shape == (1024, 10) and p["train_label"].shape == (1024, 5)
+    x, y = p["train_input"], p["train_label"]
+    assert torch.equal(y[:, 2], (x[:, 4] * x[:, 5] < 0).double())  # y_3 = x_5 XOR x_6
+    m = am.majority_task()
+    x, y = m["train_input"], m["train_label"]
+    assert x.shape == (512, 9) and y.shape == (512, 1)
+    row = torch.tensor([[1.0, 1, -1, -1, -1, 1, -1, 1, -1]])  # maj(+, -, -) = -
+    assert float(y[(x == row).all(1)][0, 0]) == 0.0
+    assert float(y.mean()) == 0.5
+
+
+@pytest.mark.slow
+def test_parity_modules_and_costs(tmp_path):
+    am = _example()
+    result = am.run(am.QUICK, tmp_path, tasks=("parity",), log=lambda *_: None)
+    kan, mlp = result["parity_kan"], result["parity_mlp"]
+    assert kan["modules"] == 5  # every output keeps edges from its own two inputs only
+    assert kan["input_groups"] == [[2 * j, 2 * j + 1] for j in range(5)]
+    for row in (kan, mlp):
+        assert row["cost_after"] < row["cost_before"]
+        assert row["rmse"] < 0.1
+    assert (tmp_path / "parity_kan_after_swap.svg").exists()

@@ -25,6 +25,9 @@ demo: $(STAMP)
 
 # The CI selection: every fast test plus the slow scientific checks that fit in the budget.
 test: $(STAMP)
+	$(PY) -m pytest -n 2 -m "not heavy" $(PYTEST_ARGS)
+
+test-all: $(STAMP)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

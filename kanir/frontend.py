@@ -659,10 +659,10 @@ def expression_graph(formula, dtype: str = "float64", check: bool = True) -> Kan
             raise FormulaError(f"the formula simplifies to a constant ({values}): its variables "
                                f"({names}) cancel out, and a KAN needs at least one input; to "
                                f"compile the constant as a function of them, name the inputs "
-                               f"(variables=[...] in Python, --vars on the command line)")
+                               f"(the variables argument in Python, --vars on the command line)")
         raise FormulaError(f"the formula has no variables: it is the constant {values}, and a "
-                           f"KAN needs at least one input; name the inputs (variables=[...] in "
-                           f"Python, --vars on the command line) to compile a constant")
+                           f"KAN needs at least one input; name the inputs: pass variables=[...] to "
+                           f"compile a constant")
     fe = Frontend(formula.variables)
     for name, expr in formula.outputs:
         fe.add_output(name, expr)

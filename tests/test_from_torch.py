@@ -148,7 +148,7 @@ def test_kan_tools_work_on_a_lowered_mlp(tmp_path):
     x = _x(2, 3, 256)
     with torch.no_grad():
         before = model(x)
-    model.attribute(x)
+    model.attribute(x=x)
     assert model.edge_scores[0][0, 1] == 0 and model.edge_scores[0][0, 0] > 0
     cost = model.connection_cost(x)
     model.auto_swap(x)
@@ -156,7 +156,7 @@ def test_kan_tools_work_on_a_lowered_mlp(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(model(x), before, rtol=0, atol=1e-12)
     # hidden nodes of input 0 now sit together in slots 0-1 and those of input 1 in slots 2-3
-    scores = model.attribute(x).edge_scores[0]
+    scores = model.attribute(x=x).edge_scores[0]
     assert {int(torch.argmax(scores[:, j])) for j in (0, 1)} == {0}
     assert {int(torch.argmax(scores[:, j])) for j in (2, 3)} == {1}
     model.prune(x=x)

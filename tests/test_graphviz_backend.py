@@ -214,7 +214,7 @@ def test_plot_fades_edges_by_default_after_training():
     fresh = kanir.KAN(width=[2, 2, 1], seed=0, device="cpu")
     assert _alphas(fresh.plot().source) == []  # no data: nothing to measure, nothing faded
     assert _alphas(fresh.plot(x=data["train_input"]).source) != []
-    model.attribute(data["test_input"][:20])  # the model's own attribution scores win
+    model.attribute(x=data["test_input"][:20])  # the model's own attribution scores win
     assert _alphas(model.plot().source) != faded
 
 

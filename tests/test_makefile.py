@@ -19,7 +19,7 @@ def test_demo_without_dot_tells_the_command_and_installs_nothing(tmp_path):
         script = bin_dir / name
         script.write_text(f"#!/bin/sh\n{body}\n")
         script.chmod(0o755)
-    make = [shutil.which("make"), "-s", "-C", str(ROOT), "demo",
+    make = [shutil.which("make"), "-s", "-o", "Makefile", "-C", str(ROOT), "demo",
             f"PY={shutil.which('echo')} RAN", "STAMP=Makefile"]  # the demo itself is not run
     r = subprocess.run(make, env={"PATH": str(bin_dir)}, capture_output=True, text=True,
                        timeout=60)

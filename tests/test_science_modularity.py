@@ -96,6 +96,7 @@ def test_tasks_are_the_papers():
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # minutes of LBFGS on [10,10,5]: run with make test-all
 def test_parity_modules_and_costs(tmp_path):
     am = _example()
     result = am.run(am.QUICK, tmp_path, tasks=("parity",), log=lambda *_: None)

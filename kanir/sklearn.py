@@ -169,9 +169,9 @@ class _KANEstimator(BaseEstimator):
             m = self.model_
             x = torch.tensor(X, dtype=m.dtype, device=m.device)
             t = torch.tensor(Y, dtype=m.dtype, device=m.device)
-            m.fit({"train_input": x, "train_label": t}, opt=self.opt, steps=refit_steps,
-                  lr=self.lr, update_grid=False, loss_fn=loss_fn, seed=self.seed,
-                  progress=False)
+            refit = {"train_input": x, "train_label": t, "test_input": x, "test_label": t}
+            m.fit(refit, opt=self.opt, steps=refit_steps, lr=self.lr, update_grid=False,
+                  loss_fn=loss_fn, seed=self.seed, progress=False)
         self.formula_ = formulas(self.model_)
         return self
 

@@ -251,3 +251,14 @@ def strip_analysis(h: KanGraph) -> KanGraph:
 
 #: Attributes written by :mod:`kanir.passes.attribution`.
 ANALYSIS_KEYS = ("score", "std", "mean", "l1")
+
+
+def check_edge(graph: KanGraph, l, i, j, what: str = "symbolic regression") -> tuple[int, int, int]:
+    """(l, i, j) as ints naming an activation edge of the layered ``graph``; else a clear error."""
+    require_layered(graph, what)
+    L = graph.depth
+    l = as_int(l, f"l (a KAN layer 0..{L - 1})", 0, L - 1)
+    i = as_int(i, f"i (a node of layer {l}, 0..{graph.n_nodes(l) - 1})", 0, graph.n_nodes(l) - 1)
+    n_sub = graph.layer_widths()[l + 1].n_subnodes
+    j = as_int(j, f"j (a subnode of layer {l + 1}, 0..{n_sub - 1})", 0, n_sub - 1)
+    return l, i, j

@@ -16,19 +16,14 @@ from kanir.activation import Activation, SymbolicPart
 from kanir.errors import PassError
 from kanir.graph import KanGraph
 
-from ._common import as_int, require_layered, zero_edge
+from ._common import check_edge, zero_edge
 
 __all__ = ["set_mode"]
 
 
 def set_mode(graph: KanGraph, l: int, i: int, j: int, mode: str, mask_n=None) -> KanGraph:
     """A copy of ``graph`` with edge (l, i, j) in ``mode`` ('n', 's', 'sn'/'ns', or off)."""
-    require_layered(graph, "set_mode")
-    L = graph.depth
-    l = as_int(l, f"l (a KAN layer 0..{L - 1})", 0, L - 1)
-    i = as_int(i, f"i (a node of layer {l}, 0..{graph.n_nodes(l) - 1})", 0, graph.n_nodes(l) - 1)
-    n_sub = graph.layer_widths()[l + 1].n_subnodes
-    j = as_int(j, f"j (a subnode of layer {l + 1}, 0..{n_sub - 1})", 0, n_sub - 1)
+    l, i, j = check_edge(graph, l, i, j, "set_mode")
     if not isinstance(mode, str):
         raise PassError(f"mode must be 'n', 's' or 'sn' (any other string turns the edge off), "
                         f"got {mode!r}")

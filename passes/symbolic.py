@@ -35,6 +35,7 @@ from kanir.symbolic_report import FIXED, KEPT, EdgeFit, SymbolicReport
 from kanir.symfit import Y_TH, FitRow, fit_affine
 
 from ._common import as_int, require_layered
+from ._common import check_edge as _check_edge
 from ._eval import as_samples
 
 __all__ = ["layer_samples", "edge_samples", "suggest_symbolic", "fix_symbolic",
@@ -120,16 +121,6 @@ def _explicit_samples(samples) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _check_edge(graph: KanGraph, l, i, j) -> tuple[int, int, int]:
-    require_layered(graph, "symbolic regression")
-    L = graph.depth
-    l = as_int(l, f"l (a KAN layer 0..{L - 1})", 0, L - 1)
-    i = as_int(i, f"i (a node of layer {l}, 0..{graph.n_nodes(l) - 1})", 0, graph.n_nodes(l) - 1)
-    n_sub = graph.layer_widths()[l + 1].n_subnodes
-    j = as_int(j, f"j (a subnode of layer {l + 1}, 0..{n_sub - 1})", 0, n_sub - 1)
-    return l, i, j
 
 
 def _lib_names(lib) -> list[str]:

@@ -18,7 +18,7 @@ import sympy
 
 from kanir.backends.sympy import activation_expr, clean_float, to_sympy
 from kanir.errors import KanirError
-from kanir.graph import KanGraph
+from kanir.ir.graph import KanGraph
 
 __all__ = ["ExportError", "Program", "program", "to_c", "to_jax", "to_latex", "to_numpy",
            "to_python", "to_torch_source"]

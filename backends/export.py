@@ -14,7 +14,7 @@ import tempfile
 import warnings
 
 from kanir.errors import KanirError
-from kanir.graph import KanGraph
+from kanir.ir.graph import KanGraph
 
 from .codegen import ExportError, to_c, to_jax, to_latex, to_numpy, to_python, to_torch_source
 

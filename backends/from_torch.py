@@ -34,10 +34,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from kanir.activation import Activation
 from kanir.errors import ModuleLoweringError
-from kanir.graph import KanGraph
-from kanir.width import LayerWidth
+from kanir.ir.activation import Activation
+from kanir.ir.graph import KanGraph
+from kanir.ir.width import LayerWidth
 
 __all__ = ["from_torch", "ACTIVATIONS"]
 

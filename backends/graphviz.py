@@ -22,9 +22,9 @@ import graphviz
 import numpy as np
 import sympy
 
-from kanir.activation import Activation
 from kanir.errors import KanirError
-from kanir.graph import KanGraph
+from kanir.ir.activation import Activation
+from kanir.ir.graph import KanGraph
 
 __all__ = ["DiagramError", "plot", "render", "to_dot"]
 
@@ -308,7 +308,7 @@ def symbolic_label(act: Activation, digits: int = 4) -> str:
     from kanir.backends.sympy import activation_expr
 
     sym_only = Activation(symbolic=act.symbolic, meta=act.meta)
-    from kanir.frontend import formula_text
+    from kanir.grammar.printer import formula_text
 
     e = activation_expr(sym_only, _X)
     text = formula_text(e)
@@ -342,8 +342,8 @@ def edge_values(act: Activation, x: np.ndarray) -> np.ndarray:
     import torch
 
     from kanir.backends.torch import BASE_FUNS
-    from kanir.bspline import dense_bases
-    from kanir.library import LIBRARY
+    from kanir.ir.bspline import dense_bases
+    from kanir.ir.library import LIBRARY
 
     xt = torch.as_tensor(np.asarray(x, dtype=np.float64)).reshape(-1, 1)
     y = torch.zeros_like(xt[:, 0])

@@ -19,10 +19,10 @@ import networkx as nx
 import numpy as np
 import sympy
 
-from kanir.activation import Activation, SplinePart
 from kanir.errors import KanirError
-from kanir.graph import KanGraph
-from kanir.library import LIBRARY
+from kanir.ir.activation import Activation, SplinePart
+from kanir.ir.graph import KanGraph
+from kanir.ir.library import LIBRARY
 
 __all__ = ["SymbolicExportError", "activation_expr", "spline_expr", "to_sympy"]
 
@@ -125,14 +125,14 @@ class _Numbers:
 
 @lru_cache(maxsize=4096)
 def _exact(text: str):
-    from kanir.frontend import parse_exact
+    from kanir.grammar.printer import parse_exact
 
     return parse_exact(text)
 
 
 @lru_cache(maxsize=4096)
 def _float_of(e: sympy.Expr) -> float:
-    from kanir.frontend import to_float
+    from kanir.grammar.printer import to_float
 
     try:
         return to_float(e)

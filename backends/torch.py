@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from kanir.activation import Activation, SplinePart, SymbolicPart
-from kanir.bspline import dense_bases, dense_from_local, local_eval, spline_contract, uniform_grid
-from kanir.edge_std import edge_std, edge_std_reference, spline_and_std
 from kanir.errors import GraphError
-from kanir.graph import KanGraph, N, S
-from kanir.library import LIBRARY
-from kanir.width import LayerWidth
+from kanir.ir.activation import Activation, SplinePart, SymbolicPart
+from kanir.ir.bspline import dense_bases, dense_from_local, local_eval, spline_contract, uniform_grid
+from kanir.ir.graph import KanGraph, N, S
+from kanir.ir.library import LIBRARY
+from kanir.ir.width import LayerWidth
+from kanir.train.edge_std import edge_std, edge_std_reference, spline_and_std
 
 BASE_FUNS = {
     "silu": torch.nn.functional.silu,
@@ -176,7 +176,7 @@ class KANLayer(nn.Module):
         return w_base, c.permute(0, 2, 1).reshape(-1, self.n_out)
 
     def local(self, x: torch.Tensor, fixed: bool = False):
-        """The B-spline record of x (``kanir.bspline.LocalBases``), or None when this layer has
+        """The B-spline record of x (``kanir.ir.bspline.LocalBases``), or None when this layer has
         no active spline or the contraction evaluates bases its own way (k = 0). ``fixed``: x
         is data that several evaluations share (a training step), so the dense basis matrix
         and the base function values are kept too."""
@@ -278,7 +278,7 @@ class KANLayer(nn.Module):
         spline branch, shape (in, out). ``local``: as in :meth:`forward`.
 
         Small layers (batch * in * out up to ``DIRECT_STD_LIMIT``) form the per-edge activations
-        in one fused autograd node (kanir.edge_std); larger ones use per-input covariances of
+        in one fused autograd node (kanir.train.edge_std); larger ones use per-input covariances of
         the features [bases, base_fun(x)], so the (batch, in, out) tensor is never formed.
         """
         w = self._edge_weights()

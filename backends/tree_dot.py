@@ -1,4 +1,4 @@
-"""Draw a :class:`kanir.tree.FunctionTree` with graphviz, in KAN 2.0's two styles.
+"""Draw a :class:`kanir.science.tree.FunctionTree` with graphviz, in KAN 2.0's two styles.
 
 ``style="tree"``: operators as labelled nodes (+, ×, gsep, sym) with the variables as leaves on
 the bottom row. ``style="box"``: nested boxes (graphviz clusters) around each variable group,

@@ -1,4 +1,4 @@
-"""Timing of kanir.symfit.fit_affine: 9 edges × 4 functions and 5 edges × the 29 defaults (N=1000).
+"""Timing of kanir.symbolic.symfit.fit_affine: 9 edges × 4 functions and 5 edges × the 29 defaults (N=1000).
 
 Run: .venv/bin/python bench/bench_symfit.py [--quick] [--out FILE.md] [--threads N] [--repeat R]
 Reports the best and median wall time and the best CPU time of R repeats (after a warm-up call),
@@ -19,8 +19,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-from kanir.library import DEFAULT_FIT_LIB
-from kanir.symfit import fit_affine
+from kanir.ir.library import DEFAULT_FIT_LIB
+from kanir.symbolic.symfit import fit_affine
 
 
 def edge_data(n_edges: int, n: int = 1000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     if args.out:
         m = common.machine(args.threads)
         text = "\n".join([
-            "## Batched affine fits (kanir.symfit.fit_affine)", "", common.machine_line(m), "",
+            "## Batched affine fits (kanir.symbolic.symfit.fit_affine)", "", common.machine_line(m), "",
             common.md_table(["job (N = 1000 samples per edge)", "wall best s", "wall median s",
                              "CPU best s", "target", "pykan auto_symbolic (pykan-notes)",
                              "true function first*"], rows), "",

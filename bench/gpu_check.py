@@ -290,7 +290,7 @@ def section_cuda_parity(res: dict, kanir, quick: bool, dev: str) -> None:
                torch.tensor(hb["train_loss"]), torch.tensor(ha["train_loss"]), tol=1e-8)
     trained_cpu, trained_gpu = a, b  # after Adam
 
-    from kanir.grids import update_grid
+    from kanir.train.grids import update_grid
 
     a, b = copy.deepcopy(cpu), copy.deepcopy(gpu)
     with torch.no_grad():

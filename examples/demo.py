@@ -19,7 +19,7 @@ def banner(title: str) -> None:
 
 def compile_step() -> None:
     banner("1. Science -> KAN: compile the relativistic mass m0/sqrt(1-v**2/c**2)")
-    from kanir.cli import main as cli
+    from kanir.cli.commands import main as cli
 
     cli(["compile", "m0/sqrt(1-v**2/c**2)", "--vars", "m0,v,c", "--ranges", "m0=0.5:2,v=0.1:0.9,c=1:2"])
 

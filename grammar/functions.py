@@ -1,6 +1,6 @@
 """The one table of functions of kanir's formula language, shared by the text parser
-(:mod:`kanir.grammar.formula`), the compiler frontend (:mod:`kanir.frontend`) and the printer
-(:func:`kanir.frontend.formula_text`), so that text and sympy input accept the same functions and
+(:mod:`kanir.grammar.formula`), the compiler frontend (:mod:`kanir.frontend.lowering`) and the printer
+(:func:`kanir.frontend.lowering.formula_text`), so that text and sympy input accept the same functions and
 everything printed reads back.
 
 Each entry names a sympy function, its spellings in text (the first is the one printed; sympy's
@@ -31,7 +31,7 @@ class FormulaFunction:
     sympy: Callable[..., sympy.Expr]  # the sympy function (class, or sympy.sqrt)
     names: tuple[str, ...]  # spellings in text; names[0] is printed
     arity: int | None = 1  # None: 2 or more arguments
-    library: str | None = None  # compiled as this kanir.library function
+    library: str | None = None  # compiled as this kanir.ir.library function
     rewrite: Callable[[sympy.Expr], sympy.Expr] | None = None  # or as this expression
 
     @property

@@ -5,16 +5,18 @@ come out. Everything lowers into one networkx-based IR (:class:`KanGraph`); pass
 backends emit torch modules, sympy formulas and graphviz diagrams.
 """
 
+from kanir import errors
 from kanir.backends.torch import KANModule, lift, lower, to_torch
-
-from . import errors, library
-from .activation import Activation, SplinePart, SymbolicPart
-from .errors import KanirError
-from .graph import KanGraph
-from .kan import KAN, load
-from .library import register
-from .training import create_dataset, create_dataset_from_data
-from .tree import tree  # eager: the submodule kanir.tree would otherwise shadow the function
+from kanir.errors import KanirError
+from kanir.ir import library
+from kanir.ir.activation import Activation, SplinePart, SymbolicPart
+from kanir.ir.graph import KanGraph
+from kanir.ir.library import register
+from kanir.model.kan import KAN, load
+from kanir.science.tree import (
+    tree,  # eager: the submodule kanir.science.tree would otherwise shadow the function
+)
+from kanir.train.training import create_dataset, create_dataset_from_data
 
 __version__ = "0.1.0"
 
@@ -25,16 +27,16 @@ __all__ = [
 ]
 
 _LAZY = {
-    "compile": ("kanir.compiler", "compile"),
-    "kanpiler": ("kanir.compiler", "kanpiler"),
+    "compile": ("kanir.frontend.compiler", "compile"),
+    "kanpiler": ("kanir.frontend.compiler", "kanpiler"),
     "to_sympy": ("kanir.backends.sympy", "to_sympy"),
     "to_dot": ("kanir.backends.graphviz", "to_dot"),
     "from_torch": ("kanir.backends.from_torch", "from_torch"),
     "datasets": ("kanir.datasets", None),  # a submodule: the Feynman equations
-    "jacobian": ("kanir.derivatives", "jacobian"),
-    "hessian": ("kanir.derivatives", "hessian"),
-    "batch_jacobian": ("kanir.derivatives", "batch_jacobian"),
-    "batch_hessian": ("kanir.derivatives", "batch_hessian"),
+    "jacobian": ("kanir.science.derivatives", "jacobian"),
+    "hessian": ("kanir.science.derivatives", "hessian"),
+    "batch_jacobian": ("kanir.science.derivatives", "batch_jacobian"),
+    "batch_hessian": ("kanir.science.derivatives", "batch_hessian"),
     "export": ("kanir.backends.export", "export"),
     "load_dataset": ("kanir.datasets", "load_dataset"),
 }

@@ -1,7 +1,7 @@
-"""``python -m kanir``: the kanir command line (see kanir.cli)."""
+"""``python -m kanir``: the kanir command line (see kanir.cli.commands)."""
 
 import sys
 
-from kanir.cli import main
+from kanir.cli.commands import main
 
 sys.exit(main())

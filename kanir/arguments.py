@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .errors import ArgumentError
+from kanir.errors import ArgumentError
 
 _SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.Generator.manual_seed accepts
 

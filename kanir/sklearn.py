@@ -20,7 +20,7 @@ try:
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    from .errors import KanirError
+    from kanir.errors import KanirError
 
     raise KanirError("kanir.sklearn needs scikit-learn: pip install 'kanir[sklearn]' "
                      f"(import failed: {exc})") from None
@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
     def _sk_validate(est, *args, **kw):
         return est._validate_data(*args, **kw)
 
-from .errors import DataError, KanirError
+from kanir.errors import DataError, KanirError
 
 __all__ = ["KANRegressor", "KANClassifier", "EXPECTED_FAILED_CHECKS"]
 
@@ -123,7 +123,7 @@ class _KANEstimator(BaseEstimator):
         return names if ok else None
 
     def _train(self, X: np.ndarray, Y: np.ndarray, loss_fn=None) -> None:
-        from .kan import KAN
+        from kanir.model.kan import KAN
 
         dtype = self._torch_dtype()
         model = KAN(self._width(X.shape[1], Y.shape[1]), grid=self.grid, k=self.k,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from kanir.activation import Activation, SplinePart
 from kanir.errors import PassError
-from kanir.graph import KanGraph, N, S
+from kanir.ir.activation import Activation, SplinePart
+from kanir.ir.graph import KanGraph, N, S
 
 
 # ---------------------------------------------------------------------- argument checks

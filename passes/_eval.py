@@ -13,10 +13,10 @@ import numpy as np
 import torch
 
 from kanir.backends.torch import BASE_FUNS, KANLayer, lower
-from kanir.bspline import dense_bases
 from kanir.errors import DataError
-from kanir.graph import KanGraph
-from kanir.library import LIBRARY
+from kanir.ir.bspline import dense_bases
+from kanir.ir.graph import KanGraph
+from kanir.ir.library import LIBRARY
 
 from ._common import layer_spline_shape, node_knots
 

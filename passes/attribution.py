@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kanir.errors import PassError
-from kanir.graph import KanGraph, N, S
+from kanir.ir.graph import KanGraph, N, S
 
 from ._common import owner_of, require_layered, strip_analysis
 from ._eval import evaluate

@@ -27,10 +27,10 @@ import numpy as np
 import sympy
 import torch
 
-from kanir.activation import Activation
 from kanir.arguments import check_names
 from kanir.errors import DataError, PassError
-from kanir.graph import KanGraph, N
+from kanir.ir.activation import Activation
+from kanir.ir.graph import KanGraph, N
 
 from ._common import (
     layer_spline_shape,

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from kanir.activation import Activation
 from kanir.errors import GraphError, PassError
-from kanir.graph import KanGraph, N, S
-from kanir.width import LayerWidth
+from kanir.ir.activation import Activation
+from kanir.ir.graph import KanGraph, N, S
+from kanir.ir.width import LayerWidth
 
 __all__ = ["canonicalize"]
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from kanir.activation import Activation, SymbolicPart
 from kanir.errors import PassError
-from kanir.graph import KanGraph
+from kanir.ir.activation import Activation, SymbolicPart
+from kanir.ir.graph import KanGraph
 
 from ._common import check_edge, zero_edge
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from kanir.activation import Activation
 from kanir.errors import PassError
-from kanir.graph import KanGraph, N, S
+from kanir.ir.activation import Activation
+from kanir.ir.graph import KanGraph, N, S
 
 from ._common import (
     add_layer_nodes,

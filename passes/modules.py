@@ -18,7 +18,7 @@ Examples
 from __future__ import annotations
 
 from kanir.grammar.module_spec import ModuleSpec, ModuleSpecError, parse_module_spec
-from kanir.graph import KanGraph, N, S
+from kanir.ir.graph import KanGraph, N, S
 
 from ._common import as_int, n_subnodes, require_layered, strip_analysis
 

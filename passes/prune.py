@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from kanir.errors import DataError, PassError
-from kanir.graph import KanGraph, N, S
+from kanir.ir.graph import KanGraph, N, S
 
 from ._common import (
     as_int,

@@ -1,4 +1,4 @@
-"""Trick A: a KAN whose connections follow a discovered function tree (``kanir.tree``).
+"""Trick A: a KAN whose connections follow a discovered function tree (``kanir.science.tree``).
 
 Every tree node becomes one KAN node: ``add`` and ``gsep`` groups a sum node (a gsep's outer
 function is the univariate edge into its parent, or an extra output edge at the root), ``mul``
@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kanir.activation import Activation, SplinePart
 from kanir.errors import PassError
-from kanir.graph import KanGraph
-from kanir.width import LayerWidth
+from kanir.ir.activation import Activation, SplinePart
+from kanir.ir.graph import KanGraph
+from kanir.ir.width import LayerWidth
 
 
 @dataclass

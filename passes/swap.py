@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from kanir.errors import PassError
-from kanir.graph import KanGraph
+from kanir.ir.graph import KanGraph
 
 from ._common import as_int, owner_of, reorder_layer, require_layered
 from .attribution import score_arrays, scored

@@ -3,9 +3,9 @@
 
 Fixing an edge replaces its function by ``c*f(a*x+b)+d``: the symbolic part is set and the
 spline part is switched off but kept (``active=False``), so ``unfix_symbolic`` restores it.
-Parameters come from :func:`kanir.symfit.fit_affine` on the edge's samples — the values the
+Parameters come from :func:`kanir.symbolic.symfit.fit_affine` on the edge's samples — the values the
 edge's input node takes on data ``x`` and the edge's current output there — and, with ``snap``,
-from :func:`kanir.snap.snap_params` (a snap is kept only if the fit to the samples stays within
+from :func:`kanir.symbolic.snap.snap_params` (a snap is kept only if the fit to the samples stays within
 ``snap_tol``). ``auto_symbolic`` fits *all* active spline edges to *all* library functions in one
 batched ``fit_affine`` call and fixes every edge whose best candidate (ranked with
 ``weight_simple``) reaches ``r2_threshold``; the others stay splines and the report says why.
@@ -24,15 +24,15 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
-from kanir.activation import Activation, SymbolicPart
 from kanir.backends.torch import BASE_FUNS, lower
-from kanir.bspline import dense_bases
 from kanir.errors import DataError, PassError
-from kanir.graph import KanGraph
-from kanir.library import DEFAULT_FIT_LIB, LIBRARY
-from kanir.snap import snap_params
-from kanir.symbolic_report import FIXED, KEPT, EdgeFit, SymbolicReport
-from kanir.symfit import Y_TH, FitRow, fit_affine
+from kanir.ir.activation import Activation, SymbolicPart
+from kanir.ir.bspline import dense_bases
+from kanir.ir.graph import KanGraph
+from kanir.ir.library import DEFAULT_FIT_LIB, LIBRARY
+from kanir.symbolic.report import FIXED, KEPT, EdgeFit, SymbolicReport
+from kanir.symbolic.snap import snap_params
+from kanir.symbolic.symfit import Y_TH, FitRow, fit_affine
 
 from ._common import as_int, require_layered
 from ._common import check_edge as _check_edge

@@ -8,7 +8,7 @@ import torch
 
 import kanir
 from kanir.errors import ArgumentError, DataError, KanirError, WidthSpecError
-from kanir.training import edge_scales, forward_collect
+from kanir.train.training import edge_scales, forward_collect
 
 
 def _data(n_var=2, seed=0, dtype=torch.float32, n=200):

@@ -7,7 +7,7 @@ import torch
 import kanir
 from kanir import Activation
 from kanir.errors import DataError, KanirError, PassError
-from kanir.graph import KanGraph
+from kanir.ir.graph import KanGraph
 from kanir.passes.attribution import attribute, has_scores, neuron_attribution, score_arrays
 from kanir.passes.prune import remove_edge
 

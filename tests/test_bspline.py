@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kanir.bspline import dense_bases, extend_grid, local_bases, uniform_grid
+from kanir.ir.bspline import dense_bases, extend_grid, local_bases, uniform_grid
 
 
 def cox_de_boor(x: np.ndarray, t: np.ndarray, k: int) -> np.ndarray:
@@ -62,7 +62,7 @@ def test_zero_outside_extended_grid_and_only_k_plus_1_nonzero():
 
 
 def test_spline_contract_gradients_match_autograd_to_third_order():
-    from kanir.bspline import spline_contract
+    from kanir.ir.bspline import spline_contract
 
     gen = torch.Generator().manual_seed(0)
     for k in (1, 2, 3):

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 import kanir
 from kanir.backends.sympy import to_sympy
 from kanir.backends.torch import lower
-from kanir.compiler import compile_expression
 from kanir.errors import FormulaError, PassError
+from kanir.frontend.compiler import compile_expression
 from kanir.grammar.formula import parse_formula
 from kanir.passes.canonicalize import canonicalize
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kanir import cli
+from kanir.cli import commands as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 KANIR = ROOT / ".venv" / "bin" / "kanir"
@@ -21,8 +21,8 @@ FORMULA = "m0/sqrt(1-v**2/c**2)"
 
 
 def run(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
-    """The installed console script when present, else ``python -m kanir.cli``."""
-    cmd = [str(KANIR)] if KANIR.exists() else [sys.executable, "-m", "kanir.cli"]
+    """The installed console script when present, else ``python -m kanir.cli.commands``."""
+    cmd = [str(KANIR)] if KANIR.exists() else [sys.executable, "-m", "kanir.cli.commands"]
     return subprocess.run(cmd + list(args), capture_output=True, text=True, cwd=cwd,
                           timeout=timeout)
 
@@ -52,8 +52,8 @@ def test_compile_formula_show_end_to_end(tmp_path):
 
 
 def test_bad_formula_exits_2_with_a_clear_message():
-    """Through ``python -m kanir.cli``, so that entry point is covered too."""
-    r = subprocess.run([sys.executable, "-m", "kanir.cli", "compile", "m0/sqrt(1-v**2/c**2"],
+    """Through ``python -m kanir.cli.commands``, so that entry point is covered too."""
+    r = subprocess.run([sys.executable, "-m", "kanir.cli.commands", "compile", "m0/sqrt(1-v**2/c**2"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2
     assert r.stdout == ""
@@ -97,9 +97,10 @@ def test_ranges_option(capsys):
 
 
 def test_compile_and_tree_share_one_ranges_rule():
-    """Both commands use kanir.cli_args: LOW < HIGH (an empty range samples one point), one
+    """Both commands use kanir.cli.args: LOW < HIGH (an empty range samples one point), one
     message for each mistake."""
-    from kanir import cli_args, cli_tree
+    from kanir.cli import args as cli_args
+    from kanir.cli import tree as cli_tree
 
     assert cli.parse_ranges is cli_args.parse_ranges is cli_tree.parse_ranges
     with pytest.raises(cli_args.UsageError, match=r"'x=1:1' needs finite LOW < HIGH"):
@@ -158,7 +159,7 @@ def test_tree_command_is_optional(monkeypatch):
 
     real = importlib.util.find_spec
     monkeypatch.setattr(cli.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "kanir.cli_tree" else real(name, *a))
+                        lambda name, *a: None if name == "kanir.cli.tree" else real(name, *a))
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert "tree" not in sub.choices and {"compile", "formula", "show"} <= set(sub.choices)
@@ -211,7 +212,7 @@ def test_negative_seed_and_repeated_ranges_exit_2():
 def _saved(tmp_path, edit) -> Path:
     """A compiled model's file rewritten by ``edit(doc)`` (graph.json as a dict)."""
     import kanir
-    from kanir.io import graph_to_bytes
+    from kanir.ir.io import graph_to_bytes
 
     src = zipfile.ZipFile(io.BytesIO(graph_to_bytes(kanir.compile("x*sin(y)"))))
     doc = json.loads(src.read("graph.json"))
@@ -250,7 +251,7 @@ def test_a_closed_stdout_ends_quietly(tmp_path):
 
     path = tmp_path / "spline.kanir"
     kanir.KAN(width=[2, 3, 1], grid=10, seed=0, device="cpu").save(path)
-    cmd = [str(KANIR)] if KANIR.exists() else [sys.executable, "-m", "kanir.cli"]
+    cmd = [str(KANIR)] if KANIR.exists() else [sys.executable, "-m", "kanir.cli.commands"]
     p = subprocess.Popen(cmd + ["formula", str(path), "--piecewise"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     p.stdout.close()  # nobody reads: the first write fails with EPIPE
@@ -260,8 +261,8 @@ def test_a_closed_stdout_ends_quietly(tmp_path):
 
 
 def test_show_describes_an_expression_level_file(tmp_path):
-    from kanir.compiler import compile_expression
-    from kanir.io import save_graph
+    from kanir.frontend.compiler import compile_expression
+    from kanir.ir.io import save_graph
 
     path = tmp_path / "expr.kanir"
     save_graph(compile_expression("x*sin(y) + z"), path)
@@ -276,8 +277,8 @@ def test_show_describes_an_expression_level_file(tmp_path):
 
 
 def test_show_json_of_an_expression_level_file(capsys, tmp_path):
-    from kanir.compiler import compile_expression
-    from kanir.io import save_graph
+    from kanir.frontend.compiler import compile_expression
+    from kanir.ir.io import save_graph
 
     path = tmp_path / "expr.kanir"
     save_graph(compile_expression("x*y"), path)
@@ -303,7 +304,7 @@ def test_errors_name_the_flags_not_python_keywords(tmp_path):
 
 
 def test_flag_names_translation():
-    from kanir.cli_args import flag_names
+    from kanir.cli.args import flag_names
 
     assert flag_names("pass variables=[...] to x") == "pass --vars NAMES to x"
     assert flag_names("got variables=['a']") == "got --vars['a']"

@@ -12,7 +12,7 @@ import torch
 import torch.multiprocessing as mp
 
 import kanir
-import kanir.distributed as kd
+import kanir.train.distributed as kd
 
 WORLD = 2
 TIME_LIMIT_S = 240

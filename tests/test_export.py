@@ -12,7 +12,7 @@ import torch
 
 import kanir
 from kanir.backends.export import ExportError, export
-from kanir.cli import main
+from kanir.cli.commands import main
 
 TOL = 1e-12
 

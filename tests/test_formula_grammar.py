@@ -15,7 +15,6 @@ from sympy.parsing.sympy_parser import convert_xor, rationalize, standard_transf
 
 from kanir.datasets import feynman
 from kanir.errors import FormulaError, KanirError
-from kanir.frontend import formula_text
 from kanir.grammar.formula import (
     Formula,
     FormulaNameError,
@@ -23,6 +22,7 @@ from kanir.grammar.formula import (
     parse_expr,
     parse_formula,
 )
+from kanir.grammar.printer import formula_text
 
 S = sympy.Symbol
 x, y, z, a, b, c, v, m0 = (S(n) for n in ("x", "y", "z", "a", "b", "c", "v", "m0"))

@@ -15,9 +15,10 @@ from hypothesis import assume, given, settings
 import kanir
 from kanir.backends.sympy import to_sympy
 from kanir.errors import FormulaError
-from kanir.frontend import SUPPORTED_FUNCTIONS, formula_text
+from kanir.frontend.lowering import SUPPORTED_FUNCTIONS
 from kanir.grammar.formula import parse_expr, parse_formula
 from kanir.grammar.functions import TABLE
+from kanir.grammar.printer import formula_text
 
 ROOT = Path(__file__).resolve().parents[1]
 KANIR = ROOT / ".venv" / "bin" / "kanir"
@@ -26,8 +27,8 @@ x, y, z = sympy.symbols("x y z")
 
 
 def run(*args) -> subprocess.CompletedProcess:
-    """The real ``kanir`` command (the console script, else ``python -m kanir.cli``)."""
-    cmd = [str(KANIR)] if KANIR.exists() else [sys.executable, "-m", "kanir.cli"]
+    """The real ``kanir`` command (the console script, else ``python -m kanir.cli.commands``)."""
+    cmd = [str(KANIR)] if KANIR.exists() else [sys.executable, "-m", "kanir.cli.commands"]
     return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=300)
 
 

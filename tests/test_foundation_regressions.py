@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import kanir
-from kanir.grids import update_grid
+from kanir.train.grids import update_grid
 
 
 def test_every_tensor_is_a_parameter_or_buffer():

@@ -10,7 +10,7 @@ from torch import nn
 
 import kanir
 from kanir.errors import ModuleLoweringError
-from kanir.library import LIBRARY
+from kanir.ir.library import LIBRARY
 
 ACTS = {
     "silu": nn.SiLU, "tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,

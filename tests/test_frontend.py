@@ -10,9 +10,10 @@ import torch
 import kanir
 from kanir.backends.sympy import to_sympy
 from kanir.backends.torch import lower
-from kanir.compiler import compile_expression
 from kanir.errors import FormulaError
-from kanir.frontend import SUPPORTED_FUNCTIONS, exact_text, parse_exact
+from kanir.frontend.compiler import compile_expression
+from kanir.frontend.lowering import SUPPORTED_FUNCTIONS
+from kanir.grammar.printer import exact_text, parse_exact
 
 x, y, z, a = sympy.symbols("x y z a")
 

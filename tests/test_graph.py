@@ -5,8 +5,8 @@ import pytest
 
 from kanir import Activation, KanGraph, SplinePart
 from kanir.errors import GraphError, PassError, WidthSpecError
-from kanir.graph import N, S
-from kanir.width import parse_width
+from kanir.ir.graph import N, S
+from kanir.ir.width import parse_width
 
 
 def test_width_specs_like_pykan():

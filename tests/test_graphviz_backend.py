@@ -14,7 +14,7 @@ import torch
 import kanir
 from kanir.backends import graphviz as gv
 from kanir.backends.graphviz import DiagramError, plot, render, to_dot
-from kanir.compiler import compile_expression
+from kanir.frontend.compiler import compile_expression
 
 HAS_DOT = shutil.which("dot") is not None
 

@@ -11,7 +11,7 @@ import torch
 
 import kanir
 from kanir.errors import ModelFileError
-from kanir.io import graph_from_bytes, graph_to_bytes
+from kanir.ir.io import graph_from_bytes, graph_to_bytes
 
 
 def _model():
@@ -188,7 +188,7 @@ def test_versions_in_a_folder_that_cannot_be_created_is_a_model_file_error(tmp_p
 
 
 def test_only_regular_files_of_bounded_size_are_read(tmp_path, monkeypatch):
-    import kanir.io as kio
+    import kanir.ir.io as kio
 
     with pytest.raises(ModelFileError, match=r"cannot read '.*': it is a directory"):
         kanir.load(tmp_path)

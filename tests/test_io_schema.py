@@ -1,5 +1,5 @@
 """Damaged model files never load with a changed meaning: every field of graph.json and
-arrays.npz is checked against kanir/io_schema.py, and anything else is a ModelFileError."""
+arrays.npz is checked against kanir/ir/io_schema.py, and anything else is a ModelFileError."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import kanir
-from kanir.compiler import compile_expression
 from kanir.errors import ModelFileError
-from kanir.io import graph_from_bytes, graph_to_bytes
+from kanir.frontend.compiler import compile_expression
+from kanir.ir.io import graph_from_bytes, graph_to_bytes
 
 
 def _layered():
@@ -147,7 +147,7 @@ def test_deeply_nested_json_is_a_model_file_error():
 
 
 def test_zip_members_that_would_inflate_past_the_cap_are_refused(monkeypatch):
-    import kanir.io as kio
+    import kanir.ir.io as kio
 
     monkeypatch.setattr(kio, "MAX_JSON_BYTES", 100)
     with pytest.raises(ModelFileError, match=r"graph\.json would inflate to \d+ bytes \(at most 100\)"):

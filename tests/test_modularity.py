@@ -1,4 +1,4 @@
-"""Tests of kanir.modularity: separability, general separability and symmetry tests."""
+"""Tests of kanir.science.modularity: separability, general separability and symmetry tests."""
 
 import dataclasses
 import math
@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 import torch
 
-import kanir.modularity as km
+import kanir.science.modularity as km
 from kanir.errors import DataError, KanirError
 
 x1, x2, x3, x4 = sp.symbols("x1:5")
@@ -226,7 +226,7 @@ def test_autodiff_engines_agree():
     def fn(z):
         return net(z)[:, 0]
 
-    from kanir.derivatives import _derivs_func, _derivs_graph
+    from kanir.science.derivatives import _derivs_func, _derivs_graph
 
     a, b = _derivs_graph(fn, x, 3), _derivs_func(fn, x, 3)
     for u, w in zip(a, b):

@@ -9,7 +9,7 @@ import torch
 import kanir
 from kanir.errors import PassError
 from kanir.grammar.module_spec import ModuleSpecError, parse_module_spec
-from kanir.graph import N
+from kanir.ir.graph import N
 from kanir.passes._eval import evaluate
 from kanir.passes.modules import module, module_cuts
 

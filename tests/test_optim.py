@@ -4,7 +4,7 @@ given torch's tolerances, and goes further in float64 with its own curvature tol
 import pytest
 import torch
 
-from kanir.optim import LBFGS
+from kanir.train.optim import LBFGS
 
 
 def rosenbrock(p: torch.Tensor) -> torch.Tensor:

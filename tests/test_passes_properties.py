@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from kanir import Activation, SplinePart
 from kanir.backends.torch import lower
-from kanir.graph import KanGraph
+from kanir.ir.graph import KanGraph
 from kanir.passes.attribution import attribute, score_arrays
 from kanir.passes.augment import augment_input
 from kanir.passes.expand import expand_depth, expand_width, perturb

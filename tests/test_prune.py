@@ -9,7 +9,7 @@ import kanir
 from kanir import Activation
 from kanir.backends.torch import lower
 from kanir.errors import DataError, PassError
-from kanir.graph import KanGraph
+from kanir.ir.graph import KanGraph
 from kanir.passes._common import zero_edge
 from kanir.passes.attribution import attribute, has_scores
 from kanir.passes.prune import (

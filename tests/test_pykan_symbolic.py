@@ -13,10 +13,10 @@ import torch
 import kanir
 from kanir import Activation
 from kanir.errors import KanirError, PassError
-from kanir.graph import KanGraph
+from kanir.ir.graph import KanGraph
 from kanir.passes.expand import PERTURB_UNIT, perturb
-from kanir.symbolic_guard import SymbolicCollapseWarning
-from kanir.training import create_dataset
+from kanir.symbolic.guard import SymbolicCollapseWarning
+from kanir.train.training import create_dataset
 
 T = torch.float64
 
@@ -120,7 +120,7 @@ def test_exact_constants_survive_simplify_and_rounding_next_to_a_float():
 
 
 def test_simplify_keeping_exact_keeps_rationals_and_still_simplifies():
-    from kanir.formula_simplify import round_floats, simplify_keeping_exact
+    from kanir.symbolic.simplify import round_floats, simplify_keeping_exact
 
     x, y = sympy.symbols("x y")
     e = sympy.Rational(5, 12) * x**2 + sympy.Float("0.27777777777779") * sympy.log(y) \

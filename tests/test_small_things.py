@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import kanir
-from kanir.cli import main
+from kanir.cli.commands import main
 from kanir.errors import DataError
 
 

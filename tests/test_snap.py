@@ -1,4 +1,4 @@
-"""Tests of kanir.snap: snapping constants to simple exact values, with and without data checks."""
+"""Tests of kanir.symbolic.snap: snapping constants to simple exact values, with and without data checks."""
 
 import math
 
@@ -7,8 +7,8 @@ import sympy
 import torch
 
 from kanir.errors import DataError
-from kanir.snap import affine_expr, ex_round, snap_params, snap_round, snap_value
-from kanir.symfit import fit_affine
+from kanir.symbolic.snap import affine_expr, ex_round, snap_params, snap_round, snap_value
+from kanir.symbolic.symfit import fit_affine
 
 T = torch.float64
 X = sympy.Symbol("x")
@@ -125,7 +125,7 @@ def test_constant_multiples_are_limited_to_plausible_ones():
 
     import sympy
 
-    from kanir.snap import snap_value
+    from kanir.symbolic.snap import snap_value
 
     assert snap_value(math.pi / 2) == sympy.pi / 2
     assert snap_value(3 * math.pi / 4) == 3 * sympy.pi / 4

@@ -7,7 +7,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sequential
 
 import kanir
 from kanir.errors import ArgumentError, DataError
-from kanir.grids import Reservoir
+from kanir.train.grids import Reservoir
 
 
 def batches(x, y, size, shuffle=False, seed=0):

@@ -11,7 +11,7 @@ import kanir
 from kanir import Activation
 from kanir.backends.torch import lower
 from kanir.errors import PassError
-from kanir.graph import KanGraph
+from kanir.ir.graph import KanGraph
 from kanir.passes.attribution import attribute, score_arrays
 from kanir.passes.swap import (
     apply_permutations,

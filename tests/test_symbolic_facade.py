@@ -13,8 +13,8 @@ import torch
 import kanir
 from kanir.backends.sympy import SymbolicExportError
 from kanir.errors import KanirError
-from kanir.symbolic_report import SymbolicReport
-from kanir.training import create_dataset
+from kanir.symbolic.report import SymbolicReport
+from kanir.train.training import create_dataset
 
 T = torch.float64
 
@@ -177,7 +177,7 @@ def test_simplify_gives_up_after_its_time_limit_and_keeps_the_formula():
 
     import sympy
 
-    from kanir.formula_simplify import simplify_keeping_exact as _simplify
+    from kanir.symbolic.simplify import simplify_keeping_exact as _simplify
 
     x, y, z = sympy.symbols("x y z")
     e = 412.7 - 422.5 * sympy.cos(0.003183 * x**2 * y + 0.001186 * x**2 - 0.002167 * x * y**2
@@ -192,7 +192,7 @@ def test_simplify_gives_up_after_its_time_limit_and_keeps_the_formula():
 def test_time_limit_restores_an_outer_timer():
     import signal
 
-    from kanir.formula_simplify import time_limit as _time_limit
+    from kanir.symbolic.simplify import time_limit as _time_limit
 
     fired = []
     old = signal.signal(signal.SIGALRM, lambda *a: fired.append(1))

@@ -1,4 +1,4 @@
-"""kanir.passes.symbolic (fix/unfix/auto/suggest as pure passes) and kanir.formula_fit (tightening
+"""kanir.passes.symbolic (fix/unfix/auto/suggest as pure passes) and kanir.symbolic.formula_fit (tightening
 and snapping formula constants), including the pykan failures they must not repeat."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import kanir
-from kanir.activation import Activation, SplinePart
 from kanir.backends.sympy import SymbolicExportError, to_sympy
 from kanir.backends.torch import lower
-from kanir.bspline import dense_bases, uniform_grid
 from kanir.errors import DataError, KanirError, LibraryError, PassError
-from kanir.formula_fit import compile_torch, formula_table, normalize, snap_formula
-from kanir.graph import KanGraph
+from kanir.ir.activation import Activation, SplinePart
+from kanir.ir.bspline import dense_bases, uniform_grid
+from kanir.ir.graph import KanGraph
 from kanir.passes import symbolic as sym
+from kanir.symbolic.formula_fit import compile_torch, formula_table, normalize, snap_formula
 
 T = torch.float64
 X = torch.linspace(-1, 1, 401, dtype=T)[:, None]
@@ -176,7 +176,7 @@ def test_square_is_not_imitated_by_a_flat_sine():
 
 def test_user_registered_function_works_everywhere():
     name = "softsign_test_fn"
-    if name not in kanir.library.LIBRARY:
+    if name not in kanir.ir.library.LIBRARY:
         kanir.register(name, lambda x: x / (1 + torch.abs(x)), lambda x: x / (1 + sympy.Abs(x)), 2)
     g = spline_graph(lambda x: 2 * (3 * x) / (1 + torch.abs(3 * x)))
     h, rep = sym.auto_symbolic(g, samples(1), ["x", "sin", name])
@@ -217,7 +217,7 @@ def test_singular_library_on_inputs_crossing_zero_gives_finite_everything():
     for e in rep.fixed:
         act = h.edge(*e.edge).symbolic
         z = act.a * X[:, 0] + act.b
-        v = kanir.library.LIBRARY[act.fun].torch(z)
+        v = kanir.ir.library.LIBRARY[act.fun].torch(z)
         assert torch.isfinite(v).all(), e
     if not rep.kept:
         f = sympy.lambdify(sympy.symbols("x0 x1 x2"), to_sympy(h)[0], "numpy")

@@ -13,7 +13,7 @@ import torch
 
 import kanir
 from kanir.passes._eval import evaluate
-from kanir.training import create_dataset
+from kanir.train.training import create_dataset
 
 T = torch.float64
 

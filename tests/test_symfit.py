@@ -1,4 +1,4 @@
-"""Tests of kanir.symfit: affine fits of library functions to edges, canonical forms, ranking."""
+"""Tests of kanir.symbolic.symfit: affine fits of library functions to edges, canonical forms, ranking."""
 
 import math
 
@@ -7,10 +7,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import kanir.symfit as symfit
+import kanir.symbolic.symfit as symfit
 from kanir.errors import DataError
-from kanir.library import DEFAULT_FIT_LIB, LIBRARY
-from kanir.symfit import AffineFitResult, eval_affine, fit_affine, fit_score, r2_score
+from kanir.ir.library import DEFAULT_FIT_LIB, LIBRARY
+from kanir.symbolic.symfit import AffineFitResult, eval_affine, fit_affine, fit_score, r2_score
 
 T = torch.float64
 

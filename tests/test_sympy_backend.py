@@ -10,12 +10,12 @@ import sympy
 import torch
 
 import kanir
-from kanir.activation import Activation
 from kanir.backends.sympy import SymbolicExportError, clean_float, to_sympy
 from kanir.backends.torch import lower
-from kanir.compiler import compile_expression
 from kanir.errors import KanirError
-from kanir.graph import KanGraph
+from kanir.frontend.compiler import compile_expression
+from kanir.ir.activation import Activation
+from kanir.ir.graph import KanGraph
 
 x, y, z = sympy.symbols("x y z")
 
@@ -96,8 +96,8 @@ def _naive_bspline(i, p, t, v):
 
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_spline_piecewise_matches_cox_de_boor(k):
-    from kanir.activation import SplinePart
     from kanir.backends.sympy import spline_expr
+    from kanir.ir.activation import SplinePart
 
     rng = np.random.default_rng(k)
     grid = np.sort(rng.uniform(-2, 2, 5 + 2 * k + 1))

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from kanir import Activation, KanGraph, SplinePart, SymbolicPart, lift, lower
 from kanir.errors import GraphError
-from kanir.init import init_module
+from kanir.model.init import init_module
 
 FUNS = ["x", "x^2", "sin", "cos", "sigmoid", "tanh", "gaussian", "abs", "x^3", "arctan"]  # no exp: deep
 # random products of exp overflow legitimately

@@ -96,7 +96,7 @@ def test_regularisation_drives_edges_down():
     base.fit(ds, steps=15, progress=False)
     hist = sparse.fit(ds, steps=15, lamb=0.01, progress=False)
     assert hist["reg"][-1] > 0
-    from kanir.training import edge_scales, forward_collect
+    from kanir.train.training import edge_scales, forward_collect
 
     _, ins_b = forward_collect(base.net, ds["train_input"])
     _, ins_s = forward_collect(sparse.net, ds["train_input"])

@@ -1,4 +1,4 @@
-"""Tests of the tree converter (kanir.tree) and its graphviz backend (kanir.backends.tree_dot)."""
+"""Tests of the tree converter (kanir.science.tree) and its graphviz backend (kanir.backends.tree_dot)."""
 
 import json
 import math
@@ -9,9 +9,9 @@ import sympy as sp
 import torch
 
 import kanir.backends.tree_dot as tree_dot
-import kanir.modularity as km
+import kanir.science.modularity as km
 from kanir.errors import KanirError
-from kanir.tree import FunctionTree, tree
+from kanir.science.tree import FunctionTree, tree
 
 xs = sp.symbols("x1:9")
 x1, x2, x3, x4, x5, x6, x7, x8 = xs

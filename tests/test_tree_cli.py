@@ -1,4 +1,4 @@
-"""Tests of the ``kanir tree`` subcommand (kanir.cli_tree)."""
+"""Tests of the ``kanir tree`` subcommand (kanir.cli.tree)."""
 
 import argparse
 import json
@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import kanir.backends.tree_dot as tree_dot
-from kanir import cli_tree
+from kanir.cli import tree as cli_tree
 
 
 def _run(argv, capsys):
@@ -87,7 +87,7 @@ def test_bad_input_exits_2_with_a_message(argv, message, capsys):
 
 
 def test_as_a_subprocess():
-    code = "import sys; from kanir.cli_tree import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from kanir.cli.tree import main; sys.exit(main(sys.argv[1:]))"
     ok = subprocess.run([sys.executable, "-c", code, "x1 + x2*x3", "--samples", "200"],
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0 and ok.stdout.splitlines()[0] == "add(x1, x2, x3)"
@@ -95,7 +95,7 @@ def test_as_a_subprocess():
 
 
 def test_wired_into_the_kanir_command(capsys):
-    from kanir import cli
+    from kanir.cli import commands as cli
 
     assert "tree" in cli.build_parser()._subparsers._group_actions[0].choices
     rc = cli.main(["tree", "x1*x2 + x3", "--samples", "200"])

@@ -8,7 +8,7 @@ import sympy
 import torch
 
 import kanir
-from kanir.versions import VersionError, VersionStore, parse_label
+from kanir.model.versions import VersionError, VersionStore, parse_label
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from importlib import resources
 import sympy
 import torch
 
-from ..errors import KanirError
+from kanir.errors import KanirError
 
 DATA_FILE = "feynman.json"
 DATA_FORMAT = "kanir-feynman-1"
@@ -62,7 +62,7 @@ class FeynmanEquation:
     def torch_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """``f(x)`` for an (n, n_var) tensor, columns in ``variables`` order: the formula's
         values as an (n, 1) tensor of x's dtype, computed in float64."""
-        from kanir.target import sympy_to_torch
+        from kanir.science.target import sympy_to_torch
 
         body = sympy_to_torch(self.expr, self.symbols)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import sympy
 import torch
 
-from ..errors import DataError
-from ..training import create_dataset
-from .equations import feynman
+from kanir.datasets.equations import feynman
+from kanir.errors import DataError
+from kanir.train.training import create_dataset
 
 
 def feynman_dataset(name: str | int, n_train: int = 1000, n_test: int = 1000, seed: int = 0,

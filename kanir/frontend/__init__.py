@@ -1,0 +1,1 @@
+"""The formula frontend: formula text -> sympy -> the layered KanGraph (kanir.compile)."""

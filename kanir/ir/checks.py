@@ -1,0 +1,226 @@
+"""Validation of KanGraph invariants: every problem becomes one sentence naming where it is."""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+
+from kanir.errors import LibraryError
+from kanir.ir.activation import Activation
+from kanir.ir.library import LIBRARY
+
+NODE_KINDS = {"input", "sum", "mult", "output", "subnode"}
+
+
+def graph_problems(graph) -> list[str]:
+    """All inconsistencies of a KanGraph (layered or expression level)."""
+    probs: list[str] = []
+    g = graph.nx
+    for key in ("input_names", "output_names", "dtype"):
+        if key not in graph.meta:
+            probs.append(f"metadata lacks {key!r}")
+    if graph.meta.get("dtype") not in ("float32", "float64"):
+        probs.append(f"metadata dtype must be 'float32' or 'float64', got {graph.meta.get('dtype')!r}")
+    for n, a in g.nodes(data=True):
+        if a.get("kind") not in NODE_KINDS:
+            probs.append(f"node {n} has unknown kind {a.get('kind')!r}")
+        for key in ("scale", "bias"):
+            if key in a and not _finite_number(a[key]):
+                probs.append(f"node {n} has a non-finite {key} {a[key]!r}")
+    for u, v, a in g.edges(data=True):
+        if "act" in a:
+            probs += [f"edge {u}->{v}: {p}" for p in activation_problems(a["act"])]
+    if not nx.is_directed_acyclic_graph(g):
+        probs.append("the graph has a cycle")
+    if graph.level == "layered":
+        probs += _layered_problems(graph)
+    else:
+        probs += _expression_problems(graph)
+    return probs
+
+
+def _finite_number(v) -> bool:
+    return isinstance(v, int | float | np.floating | np.integer) and math.isfinite(float(v))
+
+
+def activation_problems(act) -> list[str]:
+    if not isinstance(act, Activation):
+        return [f"'act' must be an Activation, got {type(act).__name__}"]
+    probs = []
+    s = act.symbolic
+    if s is not None:
+        try:
+            LIBRARY.canonical_name(s.fun)
+        except LibraryError as e:
+            probs.append(str(e))
+        for name, v in zip("abcd", s.params):
+            if not _finite_number(v):
+                probs.append(f"symbolic parameter {name}={v!r} is not a finite number")
+    sp = act.spline
+    if sp is not None:
+        grid, coef = np.asarray(sp.grid), np.asarray(sp.coef)
+        if not isinstance(sp.k, int) or sp.k < 1:
+            probs.append(f"spline order k must be an int >= 1, got {sp.k!r}")
+        elif grid.ndim != 1 or coef.ndim != 1 or len(grid) != len(coef) + sp.k + 1:
+            probs.append(f"spline has {grid.size} knots and {coef.size} coefficients; with k={sp.k} "
+                         f"it needs len(grid) == len(coef) + k + 1")
+        elif sp.G < 1:
+            probs.append(f"spline grid has G={sp.G} intervals; it needs at least 1")
+        if grid.size and not np.all(np.isfinite(grid)):
+            probs.append("spline grid has non-finite knots")
+        elif grid.ndim == 1 and np.any(np.diff(grid) <= 0):
+            probs.append("spline grid must be strictly increasing")
+        if coef.size and not np.all(np.isfinite(coef)):
+            probs.append("spline coefficients contain NaN or inf")
+        for name in ("scale_base", "scale_sp"):
+            if not _finite_number(getattr(sp, name)):
+                probs.append(f"spline {name} is not a finite number")
+    return probs
+
+
+def _layered_problems(graph) -> list[str]:
+    g = graph.nx
+    probs: list[str] = []
+    by_layer: dict[int, list] = {}
+    subs: dict[int, list] = {}
+    for n, a in g.nodes(data=True):
+        if not (isinstance(n, tuple) and len(n) == 3 and n[0] in ("n", "s")):
+            probs.append(f"node id {n!r} is not ('n', layer, index) or ('s', layer, index)")
+            continue
+        if a.get("layer") != n[1] or a.get("index") != n[2]:
+            probs.append(f"node {n} has layer/index attributes {a.get('layer')}/{a.get('index')}")
+        (subs if n[0] == "s" else by_layer).setdefault(n[1], []).append(n[2])
+    if probs:
+        return probs
+    if not by_layer:
+        return ["the graph has no nodes"]
+    L = max(by_layer)
+    for l in range(L + 1):
+        idx = sorted(by_layer.get(l, []))
+        if idx != list(range(len(idx))) or not idx:
+            probs.append(f"layer {l} node indices are {idx}, expected 0..n-1 with n >= 1")
+    for l, idx in subs.items():
+        if sorted(idx) != list(range(len(idx))):
+            probs.append(f"layer {l} subnode indices are {sorted(idx)}, expected 0..n-1")
+        if l == 0:
+            probs.append("layer 0 (inputs) cannot have subnodes")
+    n_in, n_out = len(by_layer.get(0, [])), len(by_layer.get(L, []))
+    names_in, names_out = graph.meta.get("input_names", []), graph.meta.get("output_names", [])
+    if len(names_in) != n_in:
+        probs.append(f"{len(names_in)} input names for {n_in} input nodes")
+    if len(names_out) != n_out:
+        probs.append(f"{len(names_out)} output names for {n_out} output nodes")
+    for what, names in (("input", names_in), ("output", names_out)):
+        if len(set(names)) != len(names):
+            probs.append(f"{what} names are not unique: {names}")
+    for l in range(L + 1):
+        probs += _layer_node_problems(g, l, L, len(by_layer.get(l, [])), len(subs.get(l, [])))
+    for u, v, a in g.edges(data=True):
+        if a.get("wire"):
+            continue
+        if "act" not in a:
+            probs.append(f"edge {u}->{v} is neither a wire nor an activation edge")
+        elif not (u[0] == "n" and v[0] == "s" and v[1] == u[1] + 1):
+            probs.append(f"activation edge {u}->{v} must go from node layer l to subnode layer l+1")
+    probs += _shared_grid_problems(graph)
+    return probs
+
+
+def _layer_node_problems(g, l: int, L: int, n_nodes: int, n_subs: int) -> list[str]:
+    probs = []
+    kinds = [g.nodes[("n", l, i)]["kind"] for i in range(n_nodes)]
+    if l == 0:
+        if any(k != "input" for k in kinds):
+            probs.append(f"layer 0 nodes must all be 'input', got {kinds}")
+    else:
+        adder = "output" if l == L else "sum"
+        where = "the output layer" if l == L else f"hidden layer {l}"
+        if any(k not in (adder, "mult") for k in kinds):
+            probs.append(f"{where} nodes must be {adder!r} or 'mult', got {kinds}")
+        elif "mult" in kinds and adder in kinds[kinds.index("mult"):]:
+            probs.append(f"layer {l} lists a {adder} node after a mult node; {adder} nodes come first")
+    if l == 0:
+        for i in range(n_nodes):
+            if g.in_degree(("n", 0, i)):
+                probs.append(f"input node ('n', 0, {i}) has incoming edges")
+        return probs
+    used = 0
+    for i, kind in enumerate(kinds):
+        node = ("n", l, i)
+        srcs = sorted(p[2] for p in g.predecessors(node) if g.edges[p, node].get("wire"))
+        if kind == "mult":
+            ar = g.nodes[node].get("arity")
+            if not isinstance(ar, int) or ar < 2:
+                probs.append(f"mult node {node} has arity {ar!r}; it must be an int >= 2")
+                continue
+            expect = list(range(used, used + ar))
+        else:
+            expect = [used]
+        if srcs != expect:
+            probs.append(f"node {node} ({kind}) is wired to subnodes {srcs}, expected {expect}")
+        used += len(expect)
+    if used != n_subs:
+        probs.append(f"layer {l} has {n_subs} subnodes but its nodes consume {used}")
+    return probs
+
+
+def _shared_grid_problems(graph) -> list[str]:
+    """Splines leaving one node share one knot vector (the torch backend stores a grid per node)."""
+    probs = []
+    first: dict[tuple, np.ndarray] = {}
+    layer_gk: dict[int, tuple] = {}
+    for l, i, j, act in graph.act_edges():
+        sp = act.spline
+        if sp is None:
+            continue
+        gk = (sp.G, sp.k)
+        if layer_gk.setdefault(l, gk) != gk:
+            probs.append(f"edge ({l},{i},{j}) has G={sp.G}, k={sp.k} but layer {l} uses "
+                         f"G={layer_gk[l][0]}, k={layer_gk[l][1]}")
+            continue
+        ref = first.setdefault((l, i), np.asarray(sp.grid))
+        if ref.shape != np.shape(sp.grid) or not np.array_equal(ref, sp.grid):
+            probs.append(f"edge ({l},{i},{j}) has a different spline grid from the other edges "
+                         f"leaving node ({l},{i})")
+    return probs
+
+
+def _expression_problems(graph) -> list[str]:
+    g = graph.nx
+    probs = []
+    for n, a in g.nodes(data=True):
+        k, indeg = a.get("kind"), g.in_degree(n)
+        if k == "input" and indeg:
+            probs.append(f"input node {n} has incoming edges")
+        if k == "mult" and indeg < 2:
+            probs.append(f"mult node {n} has {indeg} inputs; it needs at least 2")
+        if k == "output" and g.out_degree(n):
+            probs.append(f"output node {n} has outgoing edges")
+        if k in ("sum", "output") and indeg == 0:
+            probs.append(f"{k} node {n} has no inputs")
+    return probs
+
+
+def graphs_equal(a, b) -> bool:
+    """Exact equality of structure, attributes and activations."""
+    if a.level != b.level or set(a.nx.nodes) != set(b.nx.nodes):
+        return False
+    if set(a.nx.edges) != set(b.nx.edges):
+        return False
+    for key in ("input_names", "output_names", "dtype"):
+        if list(np.atleast_1d(a.meta.get(key))) != list(np.atleast_1d(b.meta.get(key))):
+            return False
+    for n, attrs in a.nx.nodes(data=True):
+        other = b.nx.nodes[n]
+        for key in ("kind", "scale", "bias", "arity"):
+            if attrs.get(key) != other.get(key):
+                return False
+    for u, v, attrs in a.nx.edges(data=True):
+        oa = b.nx.edges[u, v]
+        if ("act" in attrs) != ("act" in oa):
+            return False
+        if "act" in attrs and not attrs["act"].same(oa["act"]):
+            return False
+    return True

@@ -1,0 +1,190 @@
+"""Fresh random KANs (pykan's initialisation), built straight into a torch module.
+
+Seeds go through a ``torch.Generator``: the same seed gives bit-identical parameters and no
+global RNG state is touched.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from kanir.arguments import (
+    as_bool,
+    as_device,
+    as_dtype,
+    as_float,
+    as_int,
+    as_range,
+    as_seed,
+    base_fun_name,
+    check_names,
+)
+from kanir.backends.torch import KANLayer, KANModule
+from kanir.errors import ArgumentError
+from kanir.ir.graph import default_names
+from kanir.ir.width import LayerWidth, parse_width
+
+
+def check_init_args(width, grid, k, mult_arity, noise_scale, scale_base_mu, scale_base_sigma,
+                    base_fun, symbolic_enabled, affine_trainable, grid_eps, grid_range,
+                    sp_trainable, sb_trainable, seed, save_act, sparse_init, auto_save,
+                    first_init, ckpt_path, state_id, round, device, input_names, output_names,
+                    dtype, versions, build: bool = True) -> dict:
+    """Every argument of ``KAN(...)`` checked (types, ranges, finiteness) and normalised.
+
+    ``build``: whether a new module is made from them (False for ``KAN.from_graph``, where
+    width and the initialisation arguments come from the graph). Returns a dict with the module
+    arguments (``width`` parsed to LayerWidth records) and the facade's: ``grid_eps``, the
+    ``*_trainable`` flags, ``save_act`` (None: kanir's default), ``device`` and ``versions``
+    (resolved from pykan's ``auto_save``/``ckpt_path``).
+    """
+    out = {
+        "grid_eps": as_float(grid_eps, "grid_eps", 0.0, 1.0),
+        "affine_trainable": as_bool(affine_trainable, "affine_trainable"),
+        "sp_trainable": as_bool(sp_trainable, "sp_trainable"),
+        "sb_trainable": as_bool(sb_trainable, "sb_trainable"),
+        "save_act": None if save_act is None else as_bool(save_act, "save_act"),
+        "device": None if device is None else as_device(device),
+        "versions": _versions(versions, auto_save, ckpt_path),
+    }
+    as_bool(symbolic_enabled, "symbolic_enabled")
+    as_bool(first_init, "first_init")
+    as_int(state_id, "state_id", 0)
+    as_int(round, "round", 0)
+    dtype = as_dtype(dtype)
+    if not build:
+        return out
+    if width is None:
+        raise ArgumentError("KAN needs a width, e.g. KAN(width=[2, 5, 1])")
+    layers = parse_width(width, mult_arity)
+    n_in, n_out = layers[0].n_nodes, layers[-1].n_nodes
+    out.update(
+        width=layers,
+        grid=as_int(grid, "grid (number of spline intervals)", 1),
+        k=as_int(k, "k (spline order)", 1),
+        noise_scale=as_float(noise_scale, "noise_scale", 0.0),
+        scale_base_mu=as_float(scale_base_mu, "scale_base_mu"),
+        scale_base_sigma=as_float(scale_base_sigma, "scale_base_sigma", 0.0),
+        base_fun=base_fun_name(base_fun),
+        grid_range=as_range(grid_range, "grid_range"),
+        seed=as_seed(seed),
+        sparse_init=as_bool(sparse_init, "sparse_init"),
+        input_names=default_names("x", n_in) if input_names is None else
+        check_names(input_names, "input_names", n_in),
+        output_names=default_names("y", n_out) if output_names is None else
+        check_names(output_names, "output_names", n_out),
+        dtype=dtype,
+    )
+    return out
+
+
+def _versions(versions, auto_save, ckpt_path):
+    """kanir's ``versions`` from it and pykan's ``auto_save``/``ckpt_path``: auto_save=False
+    turns versions off, a ckpt_path keeps them as .kanir files in that folder."""
+    if not (isinstance(versions, bool | str | os.PathLike) or versions is None):
+        raise ArgumentError(f"versions must be True, False or a folder path, got {versions!r}")
+    if auto_save is not None:
+        as_bool(auto_save, "auto_save")
+    if ckpt_path is not None and not isinstance(ckpt_path, str | os.PathLike):
+        raise ArgumentError(f"ckpt_path must be a folder path, got {ckpt_path!r}")
+    folder = versions not in (True, False, None)
+    if auto_save is False:
+        if folder:
+            raise ArgumentError(f"auto_save=False turns versions off but versions={versions!r} "
+                                "asks for a folder; give one of them")
+        return False
+    if ckpt_path is not None:
+        if versions is False or (folder and os.fspath(versions) != os.fspath(ckpt_path)):
+            raise ArgumentError(f"ckpt_path={ckpt_path!r} and versions={versions!r} disagree; "
+                                "give one of them")
+        return ckpt_path
+    if auto_save is True and versions is False:
+        raise ArgumentError("auto_save=True and versions=False disagree; give one of them")
+    return versions
+
+
+def set_trainable(module: KANModule, affine: bool, sp: bool, sb: bool) -> None:
+    """pykan's affine_trainable / sp_trainable / sb_trainable: requires_grad of the node and
+    subnode affines, the spline scales and the residual (base) scales of every layer."""
+    for layer in module.layers:
+        for p in (layer.node_scale, layer.node_bias, layer.subnode_scale, layer.subnode_bias):
+            p.requires_grad_(affine)
+        layer.scale_sp.requires_grad_(sp)
+        layer.scale_base.requires_grad_(sb)
+
+
+def sparse_mask(n_in: int, n_out: int) -> torch.Tensor:
+    """Trick B: connect each output to the input(s) nearest to it in relative position."""
+    mask = torch.zeros(n_in, n_out)
+    pos_in = (torch.arange(n_in) + 0.5) / n_in
+    pos_out = (torch.arange(n_out) + 0.5) / n_out
+    nearest_in = torch.argmin((pos_out[:, None] - pos_in[None, :]).abs(), dim=1)
+    nearest_out = torch.argmin((pos_in[:, None] - pos_out[None, :]).abs(), dim=1)
+    mask[nearest_in, torch.arange(n_out)] = 1
+    mask[torch.arange(n_in), nearest_out] = 1
+    return mask
+
+
+def greville(grid: torch.Tensor, k: int) -> torch.Tensor:
+    """Greville abscissae (n_in, G+k): spline coefficients equal to them represent f(x) = x."""
+    P = grid.shape[1] - k - 1
+    return torch.stack([grid[:, g + 1:g + k + 1].mean(dim=1) for g in range(P)], dim=1)
+
+
+def init_module(width, mult_arity=2, grid: int = 5, k: int = 3, seed: int = 1,
+                noise_scale: float = 0.3, base_fun: str = "silu", grid_range=(-1.0, 1.0),
+                sparse_init: bool = False, input_names=None, output_names=None,
+                dtype=torch.float32, scale_base_mu: float = 0.0, scale_base_sigma: float = 1.0
+                ) -> KANModule:
+    """A randomly initialised KANModule with pykan's default scheme (small noisy splines,
+    uniform random residual scales, ``scale_sp = 1/sqrt(n_in)``). ``width``: a pykan width
+    spec or parsed LayerWidth records; ``base_fun`` a name or a known torch callable."""
+    layers = width if _parsed(width) else parse_width(width, mult_arity)
+    grid = as_int(grid, "grid (number of spline intervals)", 1)
+    k = as_int(k, "k (spline order)", 1)
+    base_fun = base_fun_name(base_fun)
+    lo, hi = as_range(grid_range, "grid_range")
+    dtype = as_dtype(dtype)
+    gen = torch.Generator().manual_seed(as_seed(seed))
+    mods = []
+    for l in range(len(layers) - 1):
+        n_in, out = layers[l].n_nodes, layers[l + 1]
+        layer = KANLayer(n_in, out, grid, k, dtype, base_fun, (lo, hi))
+        n_out = out.n_subnodes
+        with torch.no_grad():
+            noise = (torch.rand(n_in, n_out, grid + k, generator=gen, dtype=torch.float64) - 0.5)
+            layer.coef.copy_(noise * noise_scale / grid)
+            u = torch.rand(n_in, n_out, generator=gen, dtype=torch.float64) * 2 - 1
+            layer.scale_base.copy_((scale_base_mu + scale_base_sigma * u) / n_in**0.5)
+            layer.scale_sp.fill_(1.0 / n_in**0.5)
+            if out.n_mult:
+                # Edges into mult-node subnodes start as random lines (coefficients on the
+                # Greville abscissae), so products begin as bilinear forms with useful gradients
+                # instead of products of small noise.
+                feeds = torch.zeros(n_out, dtype=torch.bool)
+                feeds[out.n_sum:] = True
+                slope = torch.rand(n_in, n_out, generator=gen, dtype=torch.float64) * 2 - 1
+                lines = slope[..., None] * greville(layer.grid.to(torch.float64), k)[:, None, :]
+                layer.coef.add_(lines * feeds[None, :, None] * n_in**0.5)
+            mask = sparse_mask(n_in, n_out) if sparse_init else torch.ones(n_in, n_out)
+            layer.has_spline.copy_(mask.bool())
+            layer.mask_sp.copy_(mask)
+        layer.refresh_symbolic()
+        mods.append(layer)
+    n_in, n_out = layers[0].n_nodes, layers[-1].n_nodes
+    meta = {
+        "input_names": default_names("x", n_in) if input_names is None else
+        check_names(input_names, "input_names", n_in),
+        "output_names": default_names("y", n_out) if output_names is None else
+        check_names(output_names, "output_names", n_out),
+        "grid": grid, "k": k, "grid_range": (lo, hi), "base_fun": base_fun,
+        "dtype": "float64" if dtype == torch.float64 else "float32",
+    }
+    return KANModule(mods, meta)
+
+
+def _parsed(width) -> bool:
+    return isinstance(width, tuple) and bool(width) and all(isinstance(w, LayerWidth)
+                                                            for w in width)

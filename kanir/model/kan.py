@@ -1,0 +1,366 @@
+"""``kanir.KAN``: the pykan-style facade. Thin: it delegates to the IR, the backends and passes.
+
+One rule for state: every method that changes the model (``refine``, ``prune``,
+``unfix``, ``expand_*`` ...) changes *this* model and returns it, so both
+``model.prune()`` and ``model = model.prune()`` work. Some return data instead and still
+change the model in place: ``fit`` (the training history), ``augment_input`` (the extended
+dataset), ``fix_symbolic`` (R², as pykan) and ``auto_symbolic`` (its report).
+``model.copy()`` gives an independent copy; the graph passes underneath never mutate their
+input.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from kanir.arguments import as_float, as_int
+from kanir.backends.torch import KANModule, dtype_name, lift, lower, torch_dtype
+from kanir.errors import DataError
+from kanir.ir.graph import KanGraph
+from kanir.ir.io import load_graph, save_graph
+from kanir.model.facade_passes import PassMethods
+from kanir.model.facade_pykan import PykanMethods
+from kanir.model.facade_symbolic import SymbolicMethods
+from kanir.model.init import check_init_args, init_module, set_trainable
+from kanir.train.grids import refine as _refine
+from kanir.train.training import GRID_SAMPLES, as_tensor, check_dataset, fit_with_samples, stream_sample
+
+
+def _default_device():
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
+    """A Kolmogorov-Arnold Network (MultKAN): ``KAN(width=[2, 5, 1], grid=5, k=3, seed=0)``.
+
+    pykan's arguments, in pykan's order and with its meaning: ``width`` as pykan writes it
+    (``[2, [0, 1], 1]`` puts one mult node in the hidden layer); ``mult_arity`` an int or
+    per-layer lists; ``noise_scale``, ``scale_base_mu``, ``scale_base_sigma`` (initialisation);
+    ``base_fun`` a name (silu, gelu, tanh, identity, zero) or the matching torch callable
+    (``torch.nn.SiLU()``, ``torch.tanh``, ...); ``grid_eps`` the default of ``fit``'s grid updates
+    (1: uniform, 0: sample quantiles); ``affine_trainable`` / ``sp_trainable`` / ``sb_trainable``
+    set ``requires_grad`` of the node and subnode affines, spline scales and residual scales;
+    ``seed``; ``device`` (default: CUDA when present, else CPU; pykan: 'cpu').
+
+    Versions (pykan's checkpoints): ``versions`` True keeps every state change as a version in
+    memory (``rewind``), a folder path writes them there as .kanir files, False turns them off.
+    pykan's ``auto_save=False`` turns them off and ``ckpt_path`` is their folder; without a
+    ckpt_path nothing is written (pykan writes to ./model). ``save_act=True`` keeps per-edge
+    activations in forward (as ``speed(False)``; kanir's default is off). Accepted and without
+    effect: ``symbolic_enabled`` (a new model has no symbolic edges, and kanir evaluates an
+    edge's symbolic part whenever it has one), ``first_init``, ``state_id``, ``round`` (kanir
+    numbers a new model's versions from 0.0).
+
+    kanir's own keyword arguments: ``input_names``/``output_names`` (distinct identifiers),
+    ``dtype`` (torch.float32, the default, or torch.float64), ``versions``. The torch module is
+    ``model.net`` (``model.module(start_layer, chain)`` is pykan's module constraint).
+    Every argument is checked; a bad one is a KanirError that names it.
+    """
+
+    def __init__(self, width=None, grid: int = 3, k: int = 3, mult_arity=2,
+                 noise_scale: float = 0.3, scale_base_mu: float = 0.0,
+                 scale_base_sigma: float = 1.0, base_fun="silu", symbolic_enabled: bool = True,
+                 affine_trainable: bool = False, grid_eps: float = 0.02, grid_range=(-1, 1),
+                 sp_trainable: bool = True, sb_trainable: bool = True, seed: int = 1,
+                 save_act: bool | None = None, sparse_init: bool = False,
+                 auto_save: bool | None = None, first_init: bool = True, ckpt_path=None,
+                 state_id: int = 0, round: int = 0, device=None, *, input_names=None,
+                 output_names=None, dtype=torch.float32, versions=True,
+                 _module: KANModule | None = None):
+        super().__init__()
+        args = check_init_args(width, grid, k, mult_arity, noise_scale, scale_base_mu,
+                               scale_base_sigma, base_fun, symbolic_enabled, affine_trainable,
+                               grid_eps, grid_range, sp_trainable, sb_trainable, seed, save_act,
+                               sparse_init, auto_save, first_init, ckpt_path, state_id, round,
+                               device, input_names, output_names, dtype, versions,
+                               build=_module is None)
+        if _module is None:
+            _module = init_module(args["width"], None, args["grid"], args["k"], args["seed"],
+                                  args["noise_scale"], args["base_fun"], args["grid_range"],
+                                  args["sparse_init"], args["input_names"], args["output_names"],
+                                  args["dtype"], args["scale_base_mu"], args["scale_base_sigma"])
+        self.grid_eps = args["grid_eps"]
+        self._trainable = (args["affine_trainable"], args["sp_trainable"], args["sb_trainable"])
+        if self._trainable != (False, True, True):
+            set_trainable(_module, *self._trainable)
+        if args["save_act"] is not None:
+            _module.set_keep_acts(args["save_act"])
+        self.net = _module.to(args["device"] or _default_device())
+        self.register_buffer("cache_x", None, persistent=False)
+        self.register_buffer("cache_y", None, persistent=False)
+        self._init_extensions(args["versions"])
+
+    # ------------------------------------------------------------------ IR bridge
+    @property
+    def graph(self) -> KanGraph:
+        """The model as a layered KanGraph (a fresh lift each time)."""
+        return lift(self.net)
+
+    @classmethod
+    def from_graph(cls, graph: KanGraph, device=None, versions=True) -> KAN:
+        """A KAN whose module is the lowering of ``graph``."""
+        return cls(_module=lower(graph), device=device, versions=versions)
+
+    @classmethod
+    def from_tree(cls, tree, grid: int = 5, k: int = 3, device=None, dtype="float64", **kw) -> KAN:
+        """Trick A: a KAN wired after a function tree (kanir.science.tree), see passes.structure."""
+        from kanir.passes.structure import graph_from_tree
+
+        return cls.from_graph(graph_from_tree(tree, grid=grid, k=k, dtype=dtype, **kw), device=device)
+
+    def set_graph(self, graph: KanGraph) -> KAN:
+        """Replace this model's function by ``graph`` (same device); returns self."""
+        dev = self.device
+        self.net = lower(graph).to(dev)
+        if self._trainable != (False, True, True):  # KAN(affine_trainable=...) outlives passes
+            set_trainable(self.net, *self._trainable)
+        return self
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def device(self) -> torch.device:
+        return self.net.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.net.dtype
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.net.meta["input_names"])
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.net.meta["output_names"])
+
+    @property
+    def width(self) -> list:
+        return self.graph.width
+
+    @property
+    def depth(self) -> int:
+        return len(self.net.layers)
+
+    @property
+    def grid(self) -> int:
+        return self.net.layers[0].G
+
+    @property
+    def k(self) -> int:
+        return self.net.layers[0].k
+
+    def extra_repr(self) -> str:
+        return lift(self.net).summary()
+
+    # ------------------------------------------------------------------ evaluation
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's outputs on ``x`` (batch, n_in). Like pykan it remembers ``x`` (a detached
+        reference, no copy and no extra computation), so ``model.acts``, ``attribute()``,
+        ``prune()`` and ``auto_symbolic()`` afterwards need no data; the per-edge activations
+        themselves are computed only when first asked for."""
+        if not isinstance(x, torch.Tensor):
+            raise DataError(f"KAN input must be a torch tensor, got {type(x).__name__}")
+        if x.dim() != 2 or x.shape[1] != self.net.n_in:
+            raise DataError(f"KAN input must have shape (batch, {self.net.n_in}) for inputs "
+                            f"{self.input_names}, got {tuple(x.shape)}")
+        if x.device != self.device:
+            raise DataError(f"input is on {x.device} but the model is on {self.device}; "
+                            f"move it with x.to(model.device)")
+        if x.dtype != self.dtype:
+            x = x.to(self.dtype)
+        self._remember_input(x)
+        return self.net(x)
+
+    def speed(self, fast: bool = True, compile: bool = False):
+        """pykan's switch: keep per-edge activations off (fast) or on; returns self, or with
+        ``compile=True`` (as pykan) ``torch.compile(self)``. kanir's forward is fast either way;
+        activations after a forward are computed on demand (``model.acts``)."""
+        self.net.set_keep_acts(not fast)
+        return torch.compile(self) if compile else self
+
+    # ------------------------------------------------------------------ training
+    def fit(self, dataset: dict, opt: str = "LBFGS", steps: int = 100, log: int = 1,
+            lamb: float = 0.0, lamb_l1: float = 1.0, lamb_entropy: float = 2.0,
+            lamb_coef: float = 0.0, lamb_coefdiff: float = 0.0, update_grid: bool = True,
+            grid_update_num: int = 10, loss_fn=None, lr: float = 1.0,
+            start_grid_update_step: int = -1, stop_grid_update_step: int = 50, batch: int = -1,
+            metrics=None, save_fig: bool = False, in_vars=None, out_vars=None, beta: float = 3,
+            save_fig_freq: int = 1, img_folder: str = "./video",
+            singularity_avoiding: bool = False, y_th: float = 1000.0,
+            reg_metric: str = "edge_forward_spline_n", display_metrics=None, *,
+            grid_eps: float | None = None, progress: bool = True, seed: int = 0,
+            test_loader=None, grid_samples: int = GRID_SAMPLES) -> dict:
+        """Train in place with pykan's semantics and arguments (in pykan's order); returns the
+        history, whose ``train_loss``/``test_loss`` are RMSEs as in pykan (see
+        :func:`kanir.train.training.fit` for every key and argument).
+
+        The dataset needs ``train_input``, ``train_label``, ``test_input`` and ``test_label``
+        (as in pykan; ``kanir.create_dataset_from_data`` splits data). ``grid_eps`` defaults to
+        the model's (``KAN(grid_eps=...)``, pykan's 0.02). ``save_fig=True`` is refused (kanir
+        writes no per-step figures; call ``model.plot(path)`` between shorter fits);
+        ``in_vars``, ``out_vars``, ``beta``, ``save_fig_freq`` and ``img_folder`` only serve it.
+
+        ``dataset`` may also be a re-iterable of (x, y) batches (a torch DataLoader) with
+        ``test_loader``; grid updates and a later ``refine`` then use a reservoir sample of
+        ``grid_samples`` rows of it (docs/scale.md). Under torchrun each rank passes its shard.
+        """
+        hist, samples = fit_with_samples(
+            self.net, dataset, opt=opt, steps=steps, log=log, lamb=lamb,
+            lamb_l1=lamb_l1, lamb_entropy=lamb_entropy, lamb_coef=lamb_coef,
+            lamb_coefdiff=lamb_coefdiff, update_grid_=update_grid,
+            grid_update_num=grid_update_num, loss_fn=loss_fn, lr=lr,
+            start_grid_update_step=start_grid_update_step,
+            stop_grid_update_step=stop_grid_update_step, batch=batch, metrics=metrics,
+            singularity_avoiding=singularity_avoiding, y_th=y_th,
+            grid_eps=self.grid_eps if grid_eps is None else grid_eps, progress=progress,
+            seed=seed, reg_metric=reg_metric, display_metrics=display_metrics,
+            save_fig=save_fig, save_fig_freq=save_fig_freq, test_loader=test_loader,
+            grid_samples=grid_samples)
+        self.cache_x = samples
+        labels = dataset.get("train_label") if isinstance(dataset, dict) else None
+        if isinstance(labels, torch.Tensor) and labels.is_floating_point() \
+                and samples is not None and labels.shape[0] == samples.shape[0]:
+            self.cache_y = labels.detach().to(self.device, self.dtype)  # labels of cache_x
+        else:
+            self.cache_y = None  # a stream's reservoir sample has no labels kept
+        self._after_change("fit", loss=hist["train_loss"][-1] if hist["train_loss"] else None)
+        return hist
+
+    def evaluate(self, dataset: dict) -> dict:
+        """pykan's evaluation: ``{'test_loss': RMSE on the test split, 'n_edge': number of
+        edges with an active spline or symbolic part, 'n_grid': grid intervals}``."""
+        data = check_dataset(dataset, self.net)
+        with torch.no_grad():
+            pred = self.net(data["test_input"])
+            rmse = torch.sqrt(torch.mean((pred - data["test_label"]) ** 2))
+        n_edge = sum(int(((layer.mask_sp != 0) | (layer.mask_sym != 0)).sum())
+                     for layer in self.net.layers)
+        return {"test_loss": float(rmse), "n_edge": n_edge, "n_grid": self.grid}
+
+    def refine(self, new_grid: int, x=None, grid_eps: float = 1.0, *,
+               grid_samples: int = GRID_SAMPLES, seed: int = 0) -> KAN:
+        """Move every spline onto ``new_grid`` intervals keeping its function; returns self.
+
+        The new knots are uniform over the data range by default (``grid_eps=1``), so a finer
+        grid nests the coarser one and the least-squares projection is exact; it uses ``x``
+        (default: the last training inputs, or the reservoir sample of the stream that fit
+        trained on, else uniform samples over the input grid range). ``x`` may be a stream of
+        (x, y) batches: then a seeded reservoir sample of ``grid_samples`` of its rows.
+        """
+        new_grid = as_int(new_grid, "new_grid", 1)
+        grid_eps = as_float(grid_eps, "grid_eps", 0.0, 1.0)
+        if x is None:
+            x = self._recent_data()
+            x = x if x is not None else self._uniform_samples(1000)
+        elif not isinstance(x, torch.Tensor | np.ndarray | list | tuple):
+            x = stream_sample(x, self.net, as_int(grid_samples, "grid_samples", 1), seed)
+        x = as_tensor(x, "x", self.dtype, self.device, self.net.n_in)
+        self.net = _refine(self.net, new_grid, x, grid_eps)
+        self._after_change("refine")
+        return self
+
+    def _uniform_samples(self, n: int) -> torch.Tensor:
+        g = self.net.layers[0].grid
+        k = self.net.layers[0].k
+        lo, hi = g[:, k], g[:, -k - 1]
+        u = torch.rand(n, g.shape[0], generator=torch.Generator().manual_seed(0),
+                       dtype=torch.float64).to(g.device, g.dtype)
+        return lo + (hi - lo) * u
+
+    # ------------------------------------------------------------------ structure
+    def tree(self, x=None, **kw):
+        """The function's tree of variable groups (kanir.science.tree) on ``x`` (default: last training
+        inputs, else uniform samples over the input grid range); names are the input names."""
+        from kanir.science.tree import tree as _tree
+
+        if x is None:
+            x = self._recent_data()
+            x = x if x is not None else self._uniform_samples(1000)
+        kw.setdefault("variables", self.input_names)
+        return _tree(self, x, **kw)
+
+    def plot(self, path=None, folder=None, beta: float = 3, metric: str = "backward",
+             scale=0.5, tick=False, sample=False, in_vars=None, out_vars=None, title=None,
+             varscale=1.0, x=None, **kw):
+        """The model as a graphviz diagram (kanir.to_dot, whose keywords ``kw`` takes); written
+        to ``path`` when given. Returns the ``graphviz.Digraph``.
+
+        pykan's arguments mean what they mean there: edges fade as ``tanh(beta * score)`` with
+        the score by ``metric`` ('backward': attribution, 'forward_u', 'forward_n'), measured on
+        ``x``, else the model's attribution scores, else its cached training inputs (without
+        data nothing fades); ``in_vars`` / ``out_vars`` label the inputs / outputs; ``title``;
+        ``folder``: write the diagram there as kan.svg (kan.dot without Graphviz) and any
+        ``curves=True`` images beside it. A ``path`` without a suffix is taken as that folder
+        (pykan's first argument). ``scale``, ``tick``, ``sample``, ``varscale`` size pykan's
+        matplotlib figure and are ignored here, with a warning.
+        """
+        import shutil
+        import warnings
+        from pathlib import Path
+
+        from kanir.backends.graphviz import METRICS, edge_scores
+        from kanir.backends.graphviz import plot as _plot
+
+        pykan_figure = {"scale": (scale, 0.5), "tick": (tick, False), "sample": (sample, False),
+                        "varscale": (varscale, 1.0)}
+        ignored = [k for k, (v, default) in pykan_figure.items() if v != default]
+        if ignored:
+            warnings.warn(f"plot: {', '.join(ignored)} set the size of pykan's matplotlib "
+                          f"figure and are ignored by kanir's graphviz diagram", stacklevel=2)
+        if path is not None and folder is None and not Path(path).suffix:
+            path, folder = None, path  # pykan's plot(folder)
+        if folder is not None:
+            folder = Path(folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            if path is None:
+                path = folder / ("kan.svg" if shutil.which("dot") else "kan.dot")
+            if kw.get("curves"):
+                kw.setdefault("curve_dir", folder)
+        graph = self.graph
+        if "scores" not in kw:
+            if x is None and metric == "backward" and self._scored is not None:
+                kw["scores"] = edge_scores(self._scored[0])  # the model's attribution scores
+            elif x is not None or self._plot_data() is not None:
+                data = x if x is not None else self._plot_data()
+                kw["scores"] = edge_scores(graph, data, metric)
+            elif metric not in METRICS:
+                edge_scores(graph, None, metric)  # the error naming pykan's metrics
+        return _plot(graph, path, beta=beta, title=title, input_labels=in_vars,
+                     output_labels=out_vars, **kw)
+
+    def _plot_data(self):
+        """Samples to measure edge importance on: pykan's cache_data when a forward pass left
+        one, else the last training inputs; None without data."""
+        cached = getattr(self, "cache_data", None)
+        if isinstance(cached, torch.Tensor):
+            return cached
+        return self.cache_x
+
+    # ------------------------------------------------------------------ files
+    def save(self, path) -> None:
+        """Save to a .kanir file (atomic; no pickle)."""
+        save_graph(self.graph, path)
+
+    @classmethod
+    def load(cls, path, device=None) -> KAN:
+        graph, _ = load_graph(path)
+        return cls.from_graph(graph, device=device)
+
+    def copy(self) -> KAN:
+        """An independent deep copy."""
+        return copy.deepcopy(self)
+
+    def to_dtype(self, dtype) -> KAN:
+        """Convert parameters to ``dtype`` (torch.float32/float64, or their names); returns self."""
+        dt = torch_dtype(dtype) if isinstance(dtype, str) else dtype
+        dtype_name(dt)  # GraphError for anything but float32/float64
+        return self.to(dt)
+
+
+def load(path, device=None) -> KAN:
+    """Load a KAN from a .kanir file."""
+    return KAN.load(path, device=device)

@@ -1,0 +1,1 @@
+"""Science from a trained model: derivatives, functional modularity and the tree converter."""

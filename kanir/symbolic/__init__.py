@@ -1,0 +1,1 @@
+"""Symbolic regression of edges and formulas: fitting, snapping constants, simplification."""

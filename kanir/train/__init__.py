@@ -1,0 +1,1 @@
+"""Training: fit, L-BFGS, grid updates, the regulariser's edge scales, data-parallel runs."""

@@ -418,7 +418,7 @@ def render(dot: graphviz.Digraph, path, format: str | None = None) -> Path:
 
 def plot(model_or_graph, path=None, **kw) -> graphviz.Digraph:
     """The diagram of a KAN model, a KANModule or a KanGraph (keywords as :func:`to_dot`);
-    rendered to ``path`` when given. Used by ``KAN.plot()``.
+    rendered to ``path`` when given. Used by ``KAN.diagram()``.
 
     With ``curves=True`` and no ``curve_dir``, the curve images of a rendered image are
     temporary (deleted after rendering); a .dot/.gv file refers to its images, so they are

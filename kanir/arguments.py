@@ -183,7 +183,7 @@ def check_fit_args(opt, steps, log, lamb, lamb_l1, lamb_entropy, lamb_coef, lamb
                             "'edge_backward' and 'node_backward')")
     if as_bool(save_fig, "save_fig"):
         raise ArgumentError("save_fig=True: kanir's fit writes no per-step figures; call "
-                            "model.plot(path) after fit, or between several shorter fits "
+                            "model.plot(path=...) after fit, or between several shorter fits "
                             "(fit(steps=save_fig_freq) in a loop)")
     batch = as_int(batch, "batch (-1 for the full batch)", -1)
     if batch == 0:

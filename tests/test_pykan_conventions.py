@@ -107,17 +107,21 @@ def test_checkpoints_write_only_where_asked(in_empty_dir, tmp_path_factory):
 
 
 def test_plot_with_pykans_arguments(in_empty_dir, tmp_path_factory):
+    """pykan: ``model.plot(folder, beta, metric, scale, tick, sample, in_vars, out_vars, title,
+    varscale)`` draws every edge's curve with matplotlib."""
+    from matplotlib.figure import Figure
+
     folder = tmp_path_factory.mktemp("figures")
     model = KAN(width=[2, 3, 1], seed=0)
     model(torch.rand(50, 2) * 2 - 1)
-    dot = model.plot(folder=str(folder), beta=10, in_vars=[r"$x$", r"$y$"], out_vars=["f"],
-                     title="my KAN", metric="backward")
-    src = dot.source
-    assert 'label="my KAN"' in src and 'n_0_0 [label="$x$"' in src and "n_2_0 [label=f " in src
-    written = sorted(p.name for p in folder.iterdir())
-    assert written in (["kan.svg"], ["kan.dot"])
+    fig = model.plot(str(folder), 10, "backward", 0.5, False, False, [r"$x$", r"$y$"], ["f"],
+                     "my KAN", 1.0)
+    assert isinstance(fig, Figure) and fig._suptitle.get_text() == "my KAN"
+    assert {"$x$", "$y$", "f"} <= {t.get_text() for t in fig.axes[0].texts}
+    assert len(fig.axes[0].child_axes) == 2 * 3 + 3  # one panel per edge
+    assert sorted(p.name for p in folder.iterdir()) == ["kan.png"]
     with pytest.raises(Exception, match="metric"):
-        model.plot(folder=str(folder), metric="no-such-metric")
+        model.plot(metric="no-such-metric")
 
 
 def test_prune_node_manual_and_remove_node_keep_pykans_indices():

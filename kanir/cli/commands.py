@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_tree(sub)
     importlib.import_module("kanir.cli.export").add_parser(sub)
+    importlib.import_module("kanir.cli.plot").add_parser(sub)
     return p
 
 

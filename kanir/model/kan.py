@@ -194,7 +194,7 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
             singularity_avoiding: bool = False, y_th: float = 1000.0,
             reg_metric: str = "edge_forward_spline_n", display_metrics=None, *,
             grid_eps: float | None = None, progress: bool = True, seed: int = 0,
-            test_loader=None, grid_samples: int = GRID_SAMPLES) -> dict:
+            test_loader=None, grid_samples: int = GRID_SAMPLES, objective=None) -> dict:
         """Train in place with pykan's semantics and arguments (in pykan's order); returns the
         history, whose ``train_loss``/``test_loss`` are RMSEs as in pykan (see
         :func:`kanir.train.training.fit` for every key and argument).
@@ -204,6 +204,11 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
         the model's (``KAN(grid_eps=...)``, pykan's 0.02). ``save_fig=True`` is refused (kanir
         writes no per-step figures; call ``model.plot(path)`` between shorter fits);
         ``in_vars``, ``out_vars``, ``beta``, ``save_fig_freq`` and ``img_folder`` only serve it.
+
+        ``objective(model, x, y) -> scalar tensor`` trains on any loss of this model on a batch
+        instead of the data loss, e.g. a physics objective through ``kanir.jacobian(model, x,
+        create_graph=True)``; the dataset's labels are then optional (see
+        :func:`kanir.train.training.fit`; built-in objectives in kanir.science.objectives).
 
         ``dataset`` may also be a re-iterable of (x, y) batches (a torch DataLoader) with
         ``test_loader``; grid updates and a later ``refine`` then use a reservoir sample of
@@ -220,7 +225,7 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
             grid_eps=self.grid_eps if grid_eps is None else grid_eps, progress=progress,
             seed=seed, reg_metric=reg_metric, display_metrics=display_metrics,
             save_fig=save_fig, save_fig_freq=save_fig_freq, test_loader=test_loader,
-            grid_samples=grid_samples)
+            grid_samples=grid_samples, objective=objective, model=self)
         self.cache_x = samples
         labels = dataset.get("train_label") if isinstance(dataset, dict) else None
         if isinstance(labels, torch.Tensor) and labels.is_floating_point() \

@@ -34,6 +34,7 @@ from ._common import (
     shift_layers,
     strip_analysis,
     uniform_knots,
+    verified,
     zero_spline,
 )
 from ._eval import default_samples, evaluate
@@ -87,7 +88,7 @@ def expand_width(graph: KanGraph, layer: int, n: int = 1, kind: str = "sum",
     for i in range(start, start + n):
         for j in range(n_next):
             h.set_edge(l, i, j, Activation(spline=zero_spline(knots, k, base)))
-    return h.check()
+    return verified(h)
 
 
 def _zero_edge_from(h: KanGraph, l: int, i: int) -> Activation:
@@ -131,7 +132,7 @@ def expand_depth(graph: KanGraph, layer: int | None = None) -> KanGraph:
             h.set_edge(after, i, j, act)
     for i, j, a in moved:
         h.nx.add_edge(N(m, i), S(m + 1, j), **a)
-    return h.check()
+    return verified(h)
 
 
 def _out_edge_attrs(graph: KanGraph, l: int):
@@ -179,7 +180,7 @@ def perturb(graph: KanGraph, mag: float = 1.0, mode: str = "non-intrusive", seed
     strip_analysis(h)
     if mode == "non-intrusive":
         _perturb_non_intrusive(graph, h, mag, x)
-        return h.check()
+        return verified(h)
     lws = graph.layer_widths()
     for l in range(graph.depth):
         _, k, base = layer_spline_shape(graph, l)
@@ -195,7 +196,7 @@ def perturb(graph: KanGraph, mag: float = 1.0, mode: str = "non-intrusive", seed
                 new.spline.active = True
                 new.spline.coef = new.spline.coef + mag * rng.standard_normal(new.spline.coef.shape)
                 h.set_edge(l, i, j, new)
-    return h.check()
+    return verified(h)
 
 
 def _perturb_non_intrusive(graph: KanGraph, h: KanGraph, mag: float, x) -> None:

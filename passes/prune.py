@@ -30,6 +30,7 @@ from ._common import (
     reorder_layer,
     require_layered,
     strip_analysis,
+    verified,
 )
 from ._eval import evaluate
 from .attribution import attribute, scored
@@ -67,7 +68,7 @@ def remove_edge(graph: KanGraph, l: int, i: int, j: int, fold_mean: bool = False
         if new.spline is not None:
             new.spline.active = False
         h.set_edge(l, i, j, new)
-        return strip_analysis(h).check()
+        return verified(strip_analysis(h))
     return _without_edges(graph, [(l, i, j)], fold_mean)
 
 
@@ -76,7 +77,7 @@ def _without_edges(g: KanGraph, drop, fold_mean: bool) -> KanGraph:
     if fold_mean:
         fold_edge_means(h, drop)
     h.nx.remove_edges_from([(N(l, i), S(l + 1, j)) for l, i, j in drop])
-    return strip_analysis(h).check()
+    return verified(strip_analysis(h))
 
 
 def prune_node(graph: KanGraph, threshold: float = 1e-2, x=None, active_neurons=None,
@@ -141,7 +142,7 @@ def _without_nodes(g: KanGraph, keeps: dict[int, list[int]], fold_mean: bool,
         fold_edge_means(h, gone)
     for l, keep in sorted(keeps.items()):
         h = reorder_layer(h, l, keep)
-    return (strip_analysis(h) if strip else h).check()
+    return verified(strip_analysis(h) if strip else h)
 
 
 def prune_input(graph: KanGraph, threshold: float = 1e-2, x=None, top_k: int | None = None,
@@ -171,7 +172,7 @@ def prune_input(graph: KanGraph, threshold: float = 1e-2, x=None, top_k: int | N
     h = g.copy()
     if fold_mean:
         fold_edge_means(h, [(0, i, j) for _, i, j, _ in g.act_edges(0) if i not in set(keep)])
-    return strip_analysis(reorder_layer(h, 0, keep)).check()
+    return verified(strip_analysis(reorder_layer(h, 0, keep)))
 
 
 def _as_list(v) -> list:
@@ -262,7 +263,7 @@ def drop_dead_nodes(graph: KanGraph) -> KanGraph:
                     sub["bias"] = float(sub["bias"] + sub["scale"] * acts[l].edge[0, i, j])
         for l, nodes in dead.items():
             g = reorder_layer(g, l, [i for i in range(g.n_nodes(l)) if i not in nodes])
-        g = strip_analysis(g).check()
+        g = verified(strip_analysis(g))
 
 
 def _dead_nodes(g: KanGraph, l: int) -> list[int]:

@@ -49,6 +49,14 @@ def require_layered(graph, what: str) -> None:
                         "graph first")
 
 
+def require_data_arg(x, what: str, option: str) -> None:
+    """Raise PassError when data ``x`` is a plain number: every pass takes ``(graph, x=None,
+    **options)``, so a number in x's place is an option given positionally by mistake."""
+    if isinstance(x, int | float | np.number) and not isinstance(x, np.ndarray):
+        raise PassError(f"{what}: x is data (samples of shape (batch, n_inputs)), got the number "
+                        f"{x!r}; options are keywords, e.g. {what}(graph, x, {option}=...)")
+
+
 def as_int(v, name: str, low: int | None = None, high: int | None = None) -> int:
     """``v`` as an int within [low, high]; PassError otherwise."""
     if isinstance(v, bool) or not isinstance(v, int | np.integer):

@@ -30,6 +30,7 @@ from ._common import (
     layer_spline_shape,
     node_knots,
     relabel,
+    require_data_arg,
     require_layered,
     shift_layers,
     strip_analysis,
@@ -142,8 +143,8 @@ def _out_edge_attrs(graph: KanGraph, l: int):
 
 
 # ---------------------------------------------------------------------- perturb
-def perturb(graph: KanGraph, mag: float = 1.0, mode: str = "non-intrusive", seed: int = 0,
-            x=None) -> KanGraph:
+def perturb(graph: KanGraph, x=None, *, mag: float = 1.0, mode: str = "non-intrusive",
+            seed: int = 0) -> KanGraph:
     """Make new (zero-function) edges trainable so that every one gets a gradient.
 
     ``mag`` is relative to a freshly initialised edge, as in pykan (default 1.0): the random
@@ -168,6 +169,7 @@ def perturb(graph: KanGraph, mag: float = 1.0, mode: str = "non-intrusive", seed
     uniform samples over the input grid ranges); ``seed`` fixes the random coefficients.
     """
     require_layered(graph, "perturb")
+    require_data_arg(x, "perturb", "mag")
     if mode not in PERTURB_MODES:
         raise PassError(f"perturb mode must be one of {', '.join(map(repr, PERTURB_MODES))}, "
                         f"got {mode!r}")

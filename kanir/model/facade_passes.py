@@ -67,16 +67,17 @@ class PassMethods:
         return self
 
     def _run_pass(self, name: str, op: str, log_history: bool = True, info=None, x=None,
-                  **options) -> PassRecord:
-        """Run registered pass ``name`` on this model through the pass manager and commit its
-        result as version ``op`` (``info``: a dict, or a function of the pass record giving
-        one); returns the pass record."""
+                  graph=None, **options) -> PassRecord:
+        """Run registered pass ``name`` on this model (or on ``graph``, its lift when the
+        caller already has it) through the pass manager and commit its result as version
+        ``op`` (``info``: a dict, or a function of the pass record giving one); returns the
+        pass record."""
         def commit(rec: PassRecord) -> None:
             extra = info(rec) if callable(info) else (info or {})
             self._commit_graph(rec.graph, op, log_history, **extra)
 
         pm = PassManager([PassSpec(name, options)], x=x, on_version=commit)
-        pm.run(self.graph)
+        pm.run(self.graph if graph is None else graph)
         return pm.records[-1]
 
     def _data(self, x, what: str) -> torch.Tensor:

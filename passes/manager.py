@@ -443,8 +443,8 @@ class PassManager:
     def _require(self, g: KanGraph, info: PassInfo, pos: int) -> None:
         if g.level not in info.requires:
             hint = ("; canonicalize it first" if g.level == "expr" else "")
-            raise PassError(f"{self._where(info, pos)} requires a {'/'.join(info.requires)} "
-                            f"graph, got level {g.level!r}{hint}")
+            raise PassError(f"{self._where(info, pos)} requires a graph of level "
+                            f"{' or '.join(map(repr, info.requires))}, got level {g.level!r}{hint}")
         if self.x is not None or info.data in ("none", "optional"):
             return
         if info.data == "required":

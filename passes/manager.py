@@ -413,7 +413,10 @@ class PassManager:
             with checks_by_manager():
                 out = info.call(g, self.x, **options)
         except Exception as e:
-            e.kanir_pass = (info.name, pos)  # the CLI names the failing pass
+            try:
+                e.kanir_pass = (info.name, pos)  # the CLI names the failing pass
+            except AttributeError:  # an exception type without a __dict__
+                pass
             raise
         seconds = time.perf_counter() - start
         rec = PassRecord(info.name, pos, options, info.kind, seconds=seconds)

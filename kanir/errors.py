@@ -42,3 +42,21 @@ class ArgumentError(KanirError, ValueError):
 
 class ModuleLoweringError(KanirError, ValueError):
     """A torch module cannot be lowered into a KanGraph (kanir.from_torch names the layer)."""
+
+
+class PipelineError(KanirError, ValueError):
+    """A pass pipeline text (``"prune{edge_th=0.05},auto-swap"``) names an unknown pass or option,
+    gives an option a value of the wrong type, or is not well formed; the message shows the text
+    with a caret under the offending position (``column`` is 1-based, or None)."""
+
+    def __init__(self, message: str, text: str | None = None, column: int | None = None):
+        self.message, self.text, self.column = message, text, column
+        super().__init__(_with_caret(message, text, column))
+
+
+def _with_caret(message: str, text: str | None, column: int | None) -> str:
+    if text is None:
+        return message
+    if column is None:
+        return f"{message}\n    {text}"
+    return f"{message} (column {column})\n    {text}\n    {' ' * (column - 1)}^"

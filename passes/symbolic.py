@@ -34,7 +34,7 @@ from kanir.symbolic.report import FIXED, KEPT, EdgeFit, SymbolicReport
 from kanir.symbolic.snap import snap_params
 from kanir.symbolic.symfit import Y_TH, FitRow, fit_affine
 
-from ._common import as_int, require_layered
+from ._common import as_int, require_layered, verified
 from ._common import check_edge as _check_edge
 from ._eval import as_samples
 
@@ -348,7 +348,7 @@ def fix_symbolic(graph: KanGraph, l: int, i: int, j: int, fun: str, params=None,
         fit = EdgeFit((l, i, j), FIXED, name, tuple(p), row.r2, row.complexity, tuple(exact), row)
     h = graph.copy()
     h.set_edge(l, i, j, _fixed_act(old, name, fit.params))
-    return h.check(), fit
+    return verified(h), fit
 
 
 def _as_params(params) -> tuple[float, float, float, float]:
@@ -371,7 +371,7 @@ def unfix_symbolic(graph: KanGraph, l: int, i: int, j: int) -> KanGraph:
                         "change its function or remove_edge to drop it")
     h = graph.copy()
     h.set_edge(l, i, j, _spline_again(act))
-    return h.check()
+    return verified(h)
 
 
 def _spline_again(act):
@@ -391,7 +391,7 @@ def unfix(graph: KanGraph) -> KanGraph:
     for l, i, j, act in graph.act_edges():
         if act.spline is not None and (act.symbolic is not None or not act.spline.active):
             h.set_edge(l, i, j, _spline_again(act))
-    return h.check()
+    return verified(h)
 
 
 def auto_symbolic(graph: KanGraph, x, lib=None, *, a_range=(-10, 10), b_range=(-10, 10),
@@ -454,4 +454,4 @@ def auto_symbolic(graph: KanGraph, x, lib=None, *, a_range=(-10, 10), b_range=(-
             h.set_edge(*edge, _fixed_act(h.edge(*edge), best.name, p))
         report.edges.append(EdgeFit(edge, FIXED, best.name, tuple(p), best.r2, best.complexity,
                                     tuple(exact), best, note))
-    return h.check(), report
+    return verified(h), report

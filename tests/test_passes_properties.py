@@ -117,7 +117,7 @@ def test_expand_depth(g, data):
 @given(graphs(), st.sampled_from(["non-intrusive", "minimal", "all"]),
        st.floats(0, 1), st.integers(0, 10))
 def test_perturb(g, mode, mag, seed):
-    out = _pure(lambda h: perturb(h, mag, mode, seed), g)
+    out = _pure(lambda h: perturb(h, mag=mag, mode=mode, seed=seed), g)
     if mode == "non-intrusive":
         assert _same_function(out, g, _x(g))
     if mode == "all":
@@ -156,16 +156,17 @@ def test_attribute(g):
 @given(graphs(), st.floats(0, 0.5), st.sampled_from(["edge", "node", "input", "all", "topk"]))
 def test_prune(g, th, which):
     x = _x(g)
-    fns = {"edge": lambda h: prune_edge(h, th, x),
-           "node": lambda h: prune_node(h, th, x) if h.depth > 1 else prune_edge(h, th, x),
-           "input": lambda h: prune_input(h, th, x),
+    fns = {"edge": lambda h: prune_edge(h, x, threshold=th),
+           "node": lambda h: (prune_node(h, x, threshold=th) if h.depth > 1
+                              else prune_edge(h, x, threshold=th)),
+           "input": lambda h: prune_input(h, x, threshold=th),
            "topk": lambda h: prune_input(h, x=x, top_k=1),
            "all": lambda h: prune(h, x, th, th)}
     out = _pure(fns[which], g)
     assert set(out.input_names) <= set(g.input_names) and out.output_names == g.output_names
     # scores measured on the graph may be reused: the scored copy is a fresh object each time
     scored = attribute(g, x)
-    _pure(lambda h: prune_edge(h, th), scored)
+    _pure(lambda h: prune_edge(h, threshold=th), scored)
 
 
 @SETTINGS

@@ -1,4 +1,5 @@
-"""The ``kanir`` command line: ``compile``, ``formula``, ``show`` (and ``tree`` when present).
+"""The ``kanir`` command line: ``compile``, ``formula``, ``show``, ``export``, ``opt`` (and
+``tree`` when present).
 
 Exit status: 0 on success, 2 on bad input (one line ``kanir CMD: error: ...`` on stderr, without
 a traceback), 1 when a compiled KAN fails its own numeric self-check, 141 (128 + SIGPIPE) without
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tree(sub)
     importlib.import_module("kanir.cli.export").add_parser(sub)
     importlib.import_module("kanir.cli.plot").add_parser(sub)
+    importlib.import_module("kanir.cli.opt").add_parser(sub)
     return p
 
 

@@ -4,12 +4,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from kanir.errors import DataError
-
-__all__ = ["add_parser", "run", "read_inputs"]
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -25,24 +22,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="the figure file (.png, .svg or .pdf)")
     p.add_argument("--data", metavar="FILE",
                    help="inputs to draw on: a .csv with a header or an .npz with one 1-D array "
-                        "per column, columns named as the model's inputs")
+                        "per column, columns named as the model's inputs (or an .npz with a 2-D "
+                         "array 'x')")
     p.add_argument("--beta", type=float, default=3.0,
                    help="fading: edges get opacity tanh(beta * score) (default 3)")
     p.add_argument("--title", help="a title above the figure")
     p.set_defaults(run=run)
     return p
-
-
-def read_inputs(path: str, names: list[str]):
-    """The columns ``names`` of a .csv/.npz column file as a float64 array (rows, len(names))."""
-    from kanir.datasets.files import _read
-
-    columns, table = _read(os.fspath(path))
-    missing = [n for n in names if n not in columns]
-    if missing:
-        raise DataError(f"{path} has no column(s) {', '.join(missing)} (the model's inputs are "
-                        f"{', '.join(names)}; the file has {', '.join(columns)})")
-    return table[:, [columns.index(n) for n in names]]
 
 
 def run(args) -> int:
@@ -58,9 +44,9 @@ def run(args) -> int:
     model = load(args.model, device="cpu")
     x = None
     if args.data:
-        import torch
+        from kanir.cli.opt import load_data
 
-        x = torch.as_tensor(read_inputs(args.data, model.input_names), dtype=model.dtype)
+        x = load_data(args.data, model.input_names).to(model.dtype)
     model.plot(path=args.output, x=x, beta=args.beta, title=args.title)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0

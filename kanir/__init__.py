@@ -39,6 +39,7 @@ _LAZY = {
     "batch_hessian": ("kanir.science.derivatives", "batch_hessian"),
     "export": ("kanir.backends.export", "export"),
     "load_dataset": ("kanir.datasets", "load_dataset"),
+    "parse_ir": ("kanir.ir.text", "parse_ir"),
 }
 
 

@@ -514,7 +514,7 @@ class _Builder:
             return (m.group(1), *(int(x) for x in m.group(2).split(".")))
         if self.layer is None:
             raise self.fail(f"node index {tok} needs a 'layer' line before it (or write a node "
-                            f"id such as %{prefix}1.{tok})", tok)
+                            f"id %{prefix}L.{tok} with L the layer)", tok)
         return (prefix, self.layer, int(tok))
 
     def add_node(self, n: tuple, attrs: dict, t: Tree) -> None:

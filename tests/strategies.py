@@ -19,8 +19,9 @@ from kanir.ir.graph import KanGraph
 
 #: Library functions that stay finite on any input (no exp: products of exp overflow).
 FUNS = ("x", "x^2", "x^3", "sin", "cos", "sigmoid", "tanh", "gaussian", "abs", "arctan")
-#: Edge kinds: "inactive" is an inactive spline kept beside a symbolic function (pykan's fixed).
-EDGE_KINDS = ("none", "spline", "symbolic", "both", "inactive")
+#: Edge kinds: "inactive" is an inactive spline kept beside a symbolic function (pykan's fixed
+#: edge), "dormant" an inactive spline alone (a zero edge that unfix can restore).
+EDGE_KINDS = ("none", "spline", "symbolic", "both", "inactive", "dormant")
 #: Exact constants with their float values, as the formula frontend writes them.
 EXACT = (("pi", math.pi), ("sqrt(2)/7919", math.sqrt(2) / 7919), ("1/3", 1 / 3), ("-2/5", -0.4))
 #: Names that stress printing and parsing: spaces, quotes, backslashes, unicode, keywords.
@@ -76,10 +77,10 @@ def layered_graphs(draw, min_depth: int = 1, max_depth: int = 3, *, kinds=EDGE_K
                 if kind == "none":
                     continue
                 sp = sy = None
-                if kind in ("spline", "both", "inactive"):
+                if kind in ("spline", "both", "inactive", "dormant"):
                     sp = SplinePart(grid.copy(), rng.normal(0, 0.3, G + k), k,
                                     float(rng.normal(0, 0.5)), float(rng.uniform(0.5, 1.5)),
-                                    "silu", kind != "inactive")
+                                    "silu", kind not in ("inactive", "dormant"))
                 if kind in ("symbolic", "both", "inactive"):
                     sy = SymbolicPart(draw(st.sampled_from(funs)), *(number() for _ in "abcd"))
                 act = Activation(sp, sy)

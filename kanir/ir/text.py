@@ -36,6 +36,8 @@ RESERVED = frozenset({"meta", "layer", "node", "subnode", "edge", "wire", "array
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PREFIX = re.compile(r"[A-Za-z_]+\Z")
 _INT_TEXT = re.compile(r"[+-]?\d+\Z")
+_NUMBER = r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|nan|inf)"  # as NUMBER in ir.lark
+_ARRAY_BODY = re.compile(rf"\s*(?:{_NUMBER}\s*(?:,\s*{_NUMBER}\s*)*)?\Z")
 _DTYPES = {"f64": np.float64, "f32": np.float32, "i64": np.int64}
 _DTYPE_NAMES = {np.dtype(t): name for name, t in _DTYPES.items()}
 _SPLINE_KEYS = ("G", "k", "range", "knots", "coef", "scale_base", "scale_sp", "base_fun", "active")
@@ -320,8 +322,7 @@ def _parser() -> Lark:
         import kanir.grammar
 
         grammar = Path(kanir.grammar.__file__).with_name("ir.lark")
-    return Lark(grammar.read_text(encoding="utf-8"), parser="lalr", propagate_positions=True,
-                maybe_placeholders=False)
+    return Lark(grammar.read_text(encoding="utf-8"), parser="lalr", maybe_placeholders=False)
 
 
 def parse_ir(text: str, check: bool = True) -> KanGraph:
@@ -336,7 +337,12 @@ def parse_ir(text: str, check: bool = True) -> KanGraph:
         tree = _parser().parse(source)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, source) from None
-    graph = _Builder(source, check).build(tree)
+    try:
+        graph = _Builder(source, check).build(tree)
+    except _TokenError as exc:
+        raise _error(exc.what, source, exc.token.line, exc.token.column) from None
+    except RecursionError:
+        raise IRSyntaxError("the IR text nests values too deeply to read", 1, 1) from None
     if check:
         graph.check()
     return graph
@@ -346,7 +352,8 @@ _WORDS = {"_NL": "the end of the line", "NAME": "a name", "STRING": "a string",
           "NUMBER": "a number", "INT": "an integer", "NODE_REF": "a node such as %v3",
           "ARRAY_REF": "an array name such as @k0.0", "EQUAL": "'='", "LPAR": "'('",
           "RPAR": "')'", "COMMA": "','", "LSQB": "'['", "RSQB": "']'", "LBRACE": "'{'",
-          "RBRACE": "'}'", "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "DTYPE": "f64/f32/i64",
+          "ARRAY": "an array such as f64[1.0, 2.5]", "RBRACE": "'}'", "PLUS": "'+'",
+          "MINUS": "'-'", "STAR": "'*'",
           "$END": "the end of the text", "COLON": "':'"}
 
 
@@ -385,6 +392,24 @@ def _terminal_text(name: str) -> str:
 def _error(what: str, text: str, line: int, column: int) -> IRSyntaxError:
     message = f"IR syntax error at line {line}, column {column}: {what}"
     return IRSyntaxError(_located(message, text, line, column), line, column)
+
+
+class _TokenError(Exception):
+    """A token that the grammar accepts but whose value cannot be read (found while building)."""
+
+    def __init__(self, token: Token, what: str):
+        super().__init__(what)
+        self.token, self.what = token, what
+
+
+def _string(tok: Token) -> str:
+    if "\\" not in tok:
+        return tok[1:-1]  # the common case; the grammar admits no raw quote or new line
+    try:
+        return json.loads(str(tok))
+    except ValueError as e:
+        raise _TokenError(tok, f"malformed string {str(tok)[:40]} ({e.args[0].split(':')[0]})") \
+            from None
 
 
 class _Ref:
@@ -450,7 +475,7 @@ class _Builder:
         key, value = t.children
         name = _key(key)
         if name in self.meta:
-            raise self.fail(f"metadata {name!r} is given twice", t.meta)
+            raise self.fail(f"metadata {name!r} is given twice", _at(t))
         self.meta[name] = _value(value)
 
     def layer_stmt(self, t: Tree) -> None:
@@ -481,12 +506,12 @@ class _Builder:
             head.update(layer=n[1], index=n[2])
         self.add_node(n, {**head, **self.attrs(attrs)}, t)
         for target in targets:
-            self.add_edge((n, self.node_id(target, "n")), {"wire": True}, target.meta)
+            self.add_edge((n, self.node_id(target, "n")), {"wire": True}, _at(target))
 
     def wire_stmt(self, t: Tree) -> None:
         u, v, attrs = t.children
         self.add_edge((self.node_id(u, "n"), self.node_id(v, "n")),
-                      {"wire": True, **self.attrs(attrs)}, t.meta)
+                      {"wire": True, **self.attrs(attrs)}, _at(t))
 
     def edge_stmt(self, t: Tree) -> None:
         ends, *rest = t.children
@@ -502,9 +527,9 @@ class _Builder:
                 act.meta = _value(rest[1].children[0])
             if "act" in attrs:
                 raise self.fail("an edge with a function cannot also have an 'act' attribute",
-                                t.meta)
+                                _at(t))
             attrs = {"act": act, **attrs}
-        self.add_edge(e, attrs, t.meta)
+        self.add_edge(e, attrs, _at(t))
 
     # ---------------------------------------------------------------- pieces
     def node_id(self, t: Tree, prefix: str) -> tuple:
@@ -520,9 +545,9 @@ class _Builder:
     def add_node(self, n: tuple, attrs: dict, t: Tree) -> None:
         if n in self.nodes:
             raise self.fail(f"node {_show(n)} is defined twice (first at line {self.where[n]})",
-                            t.meta)
+                            _at(t))
         self.nodes[n] = attrs
-        self.where[n] = t.meta.line
+        self.where[n] = _at(t).line
 
     def add_edge(self, e: tuple, attrs: dict, at) -> None:
         if e in self.edges:
@@ -537,7 +562,7 @@ class _Builder:
             key, value = attr.children
             name = _key(key)
             if name in out:
-                raise self.fail(f"attribute {name!r} is given twice", attr.meta)
+                raise self.fail(f"attribute {name!r} is given twice", _at(attr))
             out[name] = _value(value)
         return out
 
@@ -566,7 +591,7 @@ class _Builder:
         else:
             name_tree, inner = callee.children
             tok = name_tree.children[0]
-            fun = json.loads(str(tok)) if tok.type == "STRING" else str(tok)
+            fun = _string(tok) if tok.type == "STRING" else str(tok)
             if self.check:
                 try:
                     LIBRARY.canonical_name(fun)
@@ -593,7 +618,7 @@ class _Builder:
             kw[key] = (_Ref(value) if isinstance(value, Token) else _value(value), name)
         for key in ("k", "knots", "coef"):
             if key not in kw:
-                raise self.fail(f"spline(...) needs the field {key!r}", t.meta)
+                raise self.fail(f"spline(...) needs the field {key!r}", _at(t))
         part = SplinePart(np.zeros(0), np.zeros(0), kw["k"][0])
         for key in ("scale_base", "scale_sp", "base_fun", "active"):
             if key in kw:
@@ -638,6 +663,18 @@ class _Builder:
                                 f"{value_text(ends.tolist())})", kw["range"][1])
 
 
+def _at(t: Tree) -> Token:
+    """The first token of a statement or value, for error positions (the parser is faster
+    without propagate_positions)."""
+    stack = [t]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Token):
+            return node
+        stack += reversed(node.children)
+    return Token("EMPTY", "", line=1, column=1)
+
+
 def _show(n) -> str:
     try:
         return _ref_text(n)
@@ -647,7 +684,7 @@ def _show(n) -> str:
 
 def _key(t: Tree) -> str:
     tok = t.children[0]
-    return json.loads(str(tok)) if tok.type == "STRING" else str(tok)
+    return _string(tok) if tok.type == "STRING" else str(tok)
 
 
 def _offset(t: Tree):
@@ -658,7 +695,28 @@ def _offset(t: Tree):
 
 def _number(tok: Token):
     text = str(tok)
-    return int(text) if _INT_TEXT.match(text) else float(text)
+    try:
+        return int(text) if _INT_TEXT.match(text) else float(text)
+    except ValueError:
+        raise _TokenError(tok, f"the integer {text[:20]}... has too many digits") from None
+
+
+def _array(tok: Token) -> np.ndarray:
+    """``f64[1.5, -2.0]`` -> a numpy array of that dtype (floats go through float64, as numpy
+    reads its own shortest float32 text)."""
+    text = str(tok)
+    dtype, body = text[:3], text[4:-1]
+    if not _ARRAY_BODY.match(body):
+        bad = next((p for p in body.split(",") if not re.fullmatch(rf"\s*{_NUMBER}\s*", p)), body)
+        column = tok.column + 4 + body.index(bad) + len(bad) - len(bad.lstrip())
+        raise _TokenError(Token("ARRAY", text, line=tok.line, column=column),
+                          f"array item {bad.strip()[:20]!r} is not a number")
+    items = body.split(",") if body.strip() else []
+    if dtype == "i64":
+        if any(not _INT_TEXT.match(x.strip()) for x in items):
+            raise _TokenError(tok, "an i64 array holds integers only")
+        return np.array([int(x) for x in items], dtype=np.int64)
+    return np.array([float(x) for x in items], dtype=np.float64).astype(_DTYPES[dtype])
 
 
 def _value(t):
@@ -669,7 +727,7 @@ def _value(t):
     if kind == "number":
         return _number(t.children[0])
     if kind == "string":
-        return json.loads(str(t.children[0]))
+        return _string(t.children[0])
     if kind in ("true", "false", "null"):
         return {"true": True, "false": False, "null": None}[kind]
     if kind == "list":
@@ -677,10 +735,7 @@ def _value(t):
     if kind == "tuple":
         return tuple(_value(c) for c in t.children)
     if kind == "dict":
-        return {json.loads(str(p.children[0])): _value(p.children[1]) for p in t.children}
+        return {_string(p.children[0]): _value(p.children[1]) for p in t.children}
     if kind == "array":
-        dtype, *items = t.children
-        values = [_value(c) for c in items]
-        return np.array(values, dtype=np.float64 if dtype != "i64" else np.int64).astype(
-            _DTYPES[str(dtype)])
+        return _array(t.children[0])
     raise AssertionError(f"unhandled IR value {kind}")  # the grammar has no other value

@@ -10,6 +10,7 @@ import pytest
 import sympy
 import torch
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from strategies import expression_graphs, layered_graphs
 
 import kanir
@@ -277,3 +278,18 @@ def test_kanir_show_ir_prints_the_text(tmp_path, capsys):
     assert_identical(parse_ir(out), g)
     assert main(["show", "--ir", "--json", str(path)]) == 2
     assert "--ir prints the IR text alone" in capsys.readouterr().err
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, len(GOLDEN) - 1), st.integers(0, 3), st.sampled_from(
+    list("()[]{},=+-*.@%#\"\\\n x0e") + ["nan", "inf", "edge", "node 0 sum", "layer 1", "->"]))
+def test_damaged_text_reads_or_fails_with_a_kanir_error(pos, cut, insert):
+    text = GOLDEN[:pos] + insert + GOLDEN[pos + cut:]
+    try:
+        g = parse_ir(text)
+    except (IRSyntaxError, GraphError) as e:
+        if isinstance(e, IRSyntaxError):
+            assert str(e).startswith(f"IR syntax error at line {e.line}, column {e.column}: ") \
+                or e.line == 1
+        return
+    assert parse_ir(to_text(g)).same(g)

@@ -301,8 +301,11 @@ def _lij(e) -> tuple | None:
 
 
 def _node_key(n):
-    """Sort key: by the numbers, then the prefix (v3 before u3.0 before u3.1 before v4)."""
-    return (tuple(n[1:]), n[0]) if isinstance(n, tuple) else ((), str(n))
+    """Sort key: by the numbers, then the prefix (v3 before u3.0 before u3.1 before v4); ids
+    of other shapes sort by their repr (they cannot be printed, which to_text then says)."""
+    if isinstance(n, tuple) and n and all(type(x) is int for x in n[1:]):
+        return (n[1:], str(n[0]), "")
+    return ((), "", repr(n))
 
 
 def _ref_text(n) -> str:

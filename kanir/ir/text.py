@@ -320,12 +320,10 @@ def _ref_text(n) -> str:
 # ============================================================================ parsing
 @cache
 def _parser() -> Lark:
-    grammar = (Path(__file__).parents[2] / "grammar" / "ir.lark")
-    if not grammar.exists():  # installed layout: kanir.grammar is the grammar folder
-        import kanir.grammar
+    import kanir.grammar  # the grammar folder, installed as the package kanir.grammar
 
-        grammar = Path(kanir.grammar.__file__).with_name("ir.lark")
-    return Lark(grammar.read_text(encoding="utf-8"), parser="lalr", maybe_placeholders=False)
+    grammar = Path(kanir.grammar.__file__).with_name("ir.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", maybe_placeholders=False)
 
 
 def parse_ir(text: str, check: bool = True) -> KanGraph:

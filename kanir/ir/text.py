@@ -27,6 +27,8 @@ from kanir.ir.activation import Activation, SplinePart, SymbolicPart
 from kanir.ir.graph import KanGraph
 from kanir.ir.library import LIBRARY
 
+__all__ = ["TEXT_VERSION", "parse_ir", "symbolic_text", "to_text", "value_text"]
+
 TEXT_VERSION = 1
 LEVELS = ("layered", "expr")
 
@@ -429,7 +431,7 @@ class _Builder:
         self.level = "layered"
         self.meta: dict = {}
         self.nodes: dict = {}  # id -> attrs
-        self.where: dict = {}  # node id or edge -> line, for "first defined at"
+        self.where: dict = {}  # node id -> line of its statement, for "first at line ..."
         self.edges: dict = {}  # (u, v) -> attrs
         self.edge_at: dict = {}  # (u, v) -> (line, column) of its statement
         self.arrays: dict = {}

@@ -40,6 +40,7 @@ _LAZY = {
     "export": ("kanir.backends.export", "export"),
     "plot_history": ("kanir.model.facade_plot", "plot_history"),
     "load_dataset": ("kanir.datasets", "load_dataset"),
+    "parse_ir": ("kanir.ir.text", "parse_ir"),
 }
 
 

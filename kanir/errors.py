@@ -32,6 +32,15 @@ class FormulaError(KanirError, ValueError):
     """A formula cannot be parsed or compiled; the message names the position or sub-expression."""
 
 
+class IRSyntaxError(KanirError, ValueError):
+    """kanir IR text (``kanir.parse_ir``) is malformed or does not fit together; ``line`` and
+    ``column`` are 1-based and the message ends with the source line and a caret."""
+
+    def __init__(self, message: str, line: int, column: int):
+        super().__init__(message)
+        self.line, self.column = line, column
+
+
 class PassError(KanirError, ValueError):
     """A graph pass got invalid arguments (unknown layer, node index, ...)."""
 

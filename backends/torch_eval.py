@@ -73,12 +73,12 @@ def spline_edges(layer, x: torch.Tensor, base: torch.Tensor | None = None,
         base = BASE_FUNCTIONS[layer.base_fun].torch(x)
     m = layer.mask_sp
     # the residual term first: its layout (contiguous, batch-major) is the result's; the
-    # einsum's is batched over inputs. With autograd or a kept curve nothing is done in place.
+    # einsum's is batched over inputs. With autograd nothing is done in place.
     spline = base.unsqueeze(-1) * (layer.scale_base * m)
-    if curve or torch.is_grad_enabled():
+    if torch.is_grad_enabled():
         spline = spline + bare * (layer.scale_sp * m)
     else:
-        spline += bare.mul_(layer.scale_sp * m)
+        spline += bare * (layer.scale_sp * m) if curve else bare.mul_(layer.scale_sp * m)
     return spline, (bare if curve else None)
 
 

@@ -4,19 +4,22 @@ Run: .venv/bin/python bench/bench_eval.py [--quick] [--out FILE.md] [--threads N
 
 On a [10,10,1] and a [100,100,10] float64 model with 1000 rows and half the edges fixed to
 sin / x^2 / exp (the other half splines), times the per-edge values of every layer:
-(a) what attribution, pruning and pykan's ``acts`` read (spline branch, symbolic branch and bare
-B-spline sums; before: a Python loop per symbolic edge in passes/_eval.py) and (b) the
-singularity-safe values symbolic fitting reads (before: passes/symbolic.py's own grouped loop).
+(a) the edge values attribution, pruning and swap read, (b) the spline branch, symbolic branch and
+bare B-spline sums pykan's ``acts`` read (before, both: a Python loop per symbolic edge in
+passes/_eval.py) and (c) the singularity-safe values symbolic fitting reads (before:
+passes/symbolic.py's own grouped loop).
 The "old" functions are the code this replaced (commit 4725675), kept here for the comparison;
 each row also gives the largest difference between old and new values relative to the largest
-value.
+value. Times are the best process CPU time of interleaved old/new calls (less sensitive to a
+shared machine than wall time).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import math
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -102,10 +105,17 @@ def max_rel_diff(a, b) -> float:
     return float((a - b).abs().max()) / scale
 
 
-def timeit(fn, repeat: int) -> tuple[float, float]:
-    """Best and median wall seconds of ``repeat`` calls after a warm-up."""
-    t = common.time_calls(fn, repeat, warmup=1)
-    return min(t["wall"]), statistics.median(t["wall"])
+def timeit_pair(old, new, repeat: int) -> tuple[float, float]:
+    """Best process CPU seconds of ``old`` and of ``new`` over ``repeat`` interleaved calls
+    each, after a warm-up of both (interleaved, so a busy machine slows both alike)."""
+    old(), new()
+    best = [math.inf, math.inf]
+    for _ in range(repeat):
+        for k, fn in enumerate((old, new)):
+            c0 = time.process_time()
+            fn()
+            best[k] = min(best[k], time.process_time() - c0)
+    return best[0], best[1]
 
 
 def cases(width, n_rows: int):
@@ -119,6 +129,12 @@ def cases(width, n_rows: int):
     def new_a():
         return [edge_parts(layer, h, curve=True) for layer, h in pairs]
 
+    def old_sum():
+        return [sum(old_edge_parts(layer, h)[:2]) for layer, h in pairs]
+
+    def new_sum():
+        return [edge_values(layer, h) for layer, h in pairs]
+
     def old_b():
         return [old_safe_edge_values(layer, h, 1e3) for layer, h in pairs]
 
@@ -128,9 +144,11 @@ def cases(width, n_rows: int):
     with torch.no_grad():
         diff_a = max(max_rel_diff(o[0] + o[1], n.total) for o, n in zip(old_a(), new_a()))
         diff_b = max(max_rel_diff(o, n) for o, n in zip(old_b(), new_b()))
+        diff_s = max(max_rel_diff(o, n) for o, n in zip(old_sum(), new_sum()))
     n_sym = sum(int(layer.mask_sym.sum()) for layer in m.layers)
     n_edges = sum(layer.n_in * layer.n_out for layer in m.layers)
-    return n_sym, n_edges, [("analysis values (spline, symbolic, curve)", old_a, new_a, diff_a),
+    return n_sym, n_edges, [("edge values (attribution, pruning, swap)", old_sum, new_sum, diff_s),
+                            ("branches and curves (pykan's acts)", old_a, new_a, diff_a),
                             ("safe values for symbolic fitting", old_b, new_b, diff_b)]
 
 
@@ -149,22 +167,21 @@ def main(argv=None) -> int:
         n_sym, n_edges, jobs = cases(width, args.rows)
         for what, old, new, diff in jobs:
             with torch.no_grad():
-                old_best, old_med = timeit(old, repeat)
-                new_best, new_med = timeit(new, repeat)
+                old_best, new_best = timeit_pair(old, new, repeat)
             ratio = old_best / new_best
             rows.append([str(width), f"{n_sym}/{n_edges}", what, f"{old_best:.4f}",
                          f"{new_best:.4f}", f"{ratio:.1f}×", f"{diff:.1e}"])
-            print(f"{width} ({n_sym}/{n_edges} symbolic) {what}: old {old_best:.4f} s "
-                  f"(median {old_med:.4f}), new {new_best:.4f} s (median {new_med:.4f}), "
-                  f"old/new {ratio:.1f}, max rel diff {diff:.1e}")
+            print(f"{width} ({n_sym}/{n_edges} symbolic) {what}: old {old_best:.4f} s, new "
+                  f"{new_best:.4f} s (best CPU time), old/new {ratio:.1f}, max rel diff {diff:.1e}")
     if args.out:
         m = common.machine(args.threads)
         text = "\n".join([
             "## Per-edge values: old evaluators vs the one evaluator (kanir.backends.torch_eval)",
             "", common.machine_line(m), "",
-            common.md_table(["width", "symbolic edges", "values", "old best s", "new best s",
+            common.md_table(["width", "symbolic edges", "values", "old CPU s", "new CPU s",
                              "old / new", "max rel diff"], rows), "",
-            f"{args.rows} rows, float64, every layer; best of {repeat} calls after a warm-up. "
+            f"{args.rows} rows, float64, every layer; best process CPU time of {repeat} calls "
+            "each, old and new interleaved, after a warm-up. "
             "Symbolic edges are sin, x², exp on every other edge.", ""])
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)

@@ -88,10 +88,11 @@ def symbolic_terms(layer, x: torch.Tensor, safe: bool = False,
     E)) of its active symbolic edges, ``c * f(a*x + b) + d`` with ``f``'s safe form when
     ``safe``. One vectorised call per function; the forward pass sums these into subnodes."""
     index = layer.sym_index
+    in_place = not torch.is_grad_enabled()  # x[:, ii] is a fresh copy: update it in place
     for name, s, e in layer.sym_segments:
         ii, jj = index[0, s:e], index[1, s:e]
         p = layer.sym_affine[ii, jj]
-        z = x[:, ii] * p[:, 0] + p[:, 1]
+        z = x[:, ii].mul_(p[:, 0]).add_(p[:, 1]) if in_place else x[:, ii] * p[:, 0] + p[:, 1]
         fn = LIBRARY[name]
         fz = fn.safe_torch(z, y_th) if safe else fn.torch(z)
         yield ii, jj, fz * p[:, 2] + p[:, 3]

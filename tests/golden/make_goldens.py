@@ -17,8 +17,9 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import kanir  # noqa: E402
 from golden import render_case  # noqa: E402
+
+import kanir  # noqa: E402
 from kanir.frontend.lowering import expression_graph  # noqa: E402
 from kanir.grammar.formula import parse_formula  # noqa: E402
 

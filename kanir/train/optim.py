@@ -107,8 +107,11 @@ class LBFGS:
             if gtd > -o["tolerance_change"]:
                 break
             x0 = self._get()
+            # torch's line search stops bracketing at its own tolerance_change (1e-9) unless
+            # told otherwise: that stalled float64 fits near machine precision (grid 500+)
             loss, g, t, ls_evals = _strong_wolfe(
-                lambda x, tt, dd: self._eval_at(closure, x, tt, dd), x0, t, d, loss, g, gtd)
+                lambda x, tt, dd: self._eval_at(closure, x, tt, dd), x0, t, d, loss, g, gtd,
+                tolerance_change=o["tolerance_change"])
             loss = float(loss)
             self._add(t, d)
             evals += ls_evals

@@ -19,16 +19,12 @@ import networkx as nx
 import numpy as np
 import sympy
 
-from kanir.errors import KanirError
+from kanir.errors import SymbolicExportError
 from kanir.ir.activation import Activation, SplinePart
 from kanir.ir.graph import KanGraph
 from kanir.ir.library import LIBRARY
 
 __all__ = ["SymbolicExportError", "activation_expr", "spline_expr", "to_sympy"]
-
-
-class SymbolicExportError(KanirError, ValueError):
-    """A graph cannot be written as a formula as asked (e.g. it has spline edges)."""
 
 
 _BASE = {

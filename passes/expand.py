@@ -34,6 +34,7 @@ from ._common import (
     shift_layers,
     strip_analysis,
     uniform_knots,
+    zero_edge,
     zero_spline,
 )
 from ._eval import default_samples, evaluate
@@ -79,7 +80,7 @@ def expand_width(graph: KanGraph, layer: int, n: int = 1, kind: str = "sum",
     n_new_subs = n * arity
     for i in range(graph.n_nodes(l - 1)):
         for j in range(sub_start, sub_start + n_new_subs):
-            h.set_edge(l - 1, i, j, _zero_edge_from(h, l - 1, i))
+            h.set_edge(l - 1, i, j, zero_edge(h, l - 1, i))
     G, k, base = layer_spline_shape(graph, l)
     lo, hi = graph.meta.get("grid_range", (-1.0, 1.0))
     knots = uniform_knots(G, k, float(lo), float(hi))
@@ -88,11 +89,6 @@ def expand_width(graph: KanGraph, layer: int, n: int = 1, kind: str = "sum",
         for j in range(n_next):
             h.set_edge(l, i, j, Activation(spline=zero_spline(knots, k, base)))
     return h.check()
-
-
-def _zero_edge_from(h: KanGraph, l: int, i: int) -> Activation:
-    _, k, base = layer_spline_shape(h, l)
-    return Activation(spline=zero_spline(node_knots(h, l, i), k, base))
 
 
 # ---------------------------------------------------------------------- expand_depth

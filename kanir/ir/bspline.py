@@ -183,18 +183,6 @@ def dense_bases_and_deriv(x: torch.Tensor, grid: torch.Tensor, k: int):
     return _scatter_dense(first, vals, n_basis, k), _scatter_dense(first, dvals, n_basis, k)
 
 
-def dense_bases_deriv(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
-    """d/dx of every basis, (batch, n_in, G+k), from the order k-1 bases on the same knots."""
-    lower = dense_bases(x, grid, k - 1)  # (batch, n_in, G+k+1)
-    P = grid.shape[1] - k - 1
-    w1 = k / (grid[:, k:k + P] - grid[:, :P])
-    w2 = k / (grid[:, k + 1:k + 1 + P] - grid[:, 1:1 + P])
-    d = lower[..., :P] * w1 - lower[..., 1:P + 1] * w2
-    if k == 1:  # piecewise-constant derivative: keep it connected to x for higher-order autograd
-        d = d + 0 * x.unsqueeze(-1)
-    return d
-
-
 class _SplineContract(torch.autograd.Function):
     """y = bases(x) @ C without keeping the (batch, in*(G+k)) basis matrix for backward.
 

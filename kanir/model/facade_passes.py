@@ -112,8 +112,6 @@ class PassMethods:
         return self._commit_graph(_mod.module(self.graph, start_layer, chain), "module",
                                   log_history, start_layer=start_layer, chain=chain)
 
-    impose_module = module  # the name used before the torch module moved to ``model.net``
-
     def augment_input(self, original_variables, auxiliary_variables, dataset: dict) -> dict:
         """Add inputs defined by formulas of the original ones and return the dataset with
         those columns in front, as pykan orders them (the model changes in place, its function

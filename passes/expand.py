@@ -20,6 +20,7 @@ import numpy as np
 
 from kanir.errors import PassError
 from kanir.ir.activation import Activation
+from kanir.ir.bspline import greville_abscissae, uniform_knots
 from kanir.ir.graph import KanGraph, N, S
 
 from ._common import (
@@ -33,7 +34,6 @@ from ._common import (
     require_layered,
     shift_layers,
     strip_analysis,
-    uniform_knots,
     zero_edge,
     zero_spline,
 )
@@ -221,7 +221,7 @@ def _perturb_non_intrusive(graph: KanGraph, h: KanGraph, mag: float, x) -> None:
                 new = graph.edge(l, i, j).copy()
                 sp = zero_spline(knots, k, base)
                 if constant:
-                    sp.coef = mag * (_greville(knots, k) - b)
+                    sp.coef = mag * (greville_abscissae(knots, k) - b)
                 new.spline = sp
                 h.set_edge(l, i, j, new)
             if constant and knots is not None:
@@ -252,7 +252,3 @@ def _set_node_knots(h: KanGraph, l: int, i: int, knots: np.ndarray) -> None:
 
 
 
-def _greville(knots: np.ndarray, k: int) -> np.ndarray:
-    """Greville abscissae: coefficients equal to them make a B-spline reproduce x exactly."""
-    n = len(knots) - k - 1
-    return np.array([knots[g + 1:g + k + 1].mean() for g in range(n)])

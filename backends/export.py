@@ -131,15 +131,19 @@ def _onnx_bytes(module) -> bytes:
         import onnx  # noqa: F401
     except ImportError:
         raise ExportError("ONNX export needs the onnx package: pip install 'kanir[onnx]'") from None
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
+    # export to a file in a private temporary folder: torch's exporters differ in what they do
+    # with a file object (some write a file named after its repr into the working directory)
+    with tempfile.TemporaryDirectory(prefix="kanir-onnx-") as folder, \
+            warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        path = os.path.join(folder, "model.onnx")
         try:
-            torch.onnx.export(module, (_example(module),), buf, input_names=["inputs"],
+            torch.onnx.export(module, (_example(module),), path, input_names=["inputs"],
                               output_names=["outputs"], dynamo=False, opset_version=17,
                               dynamic_axes={"inputs": {0: "batch"}, "outputs": {0: "batch"}})
         except KanirError:
             raise
         except Exception as e:
             raise ExportError(f"torch.onnx.export failed: {type(e).__name__}: {e}") from None
-    return buf.getvalue()
+        with open(path, "rb") as f:
+            return f.read()

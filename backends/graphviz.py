@@ -334,26 +334,16 @@ def _id(n) -> str:
 
 # ---------------------------------------------------------------------------- curves
 def edge_values(act: Activation, x: np.ndarray) -> np.ndarray:
-    """The edge function at the points ``x`` (float64), spline and symbolic parts together."""
+    """The edge function at the points ``x`` (float64), spline and symbolic parts together, from
+    the one evaluator (``kanir.backends.torch_eval``)."""
     import torch
 
-    from kanir.backends.torch import BASE_FUNS
-    from kanir.ir.bspline import dense_bases
-    from kanir.ir.library import LIBRARY
+    from kanir.backends.torch_eval import EdgeTable
+    from kanir.backends.torch_eval import edge_values as layer_edge_values
 
     xt = torch.as_tensor(np.asarray(x, dtype=np.float64)).reshape(-1, 1)
-    y = torch.zeros_like(xt[:, 0])
-    sp = act.spline
-    if sp is not None and sp.active:
-        grid = torch.as_tensor(np.asarray(sp.grid, dtype=np.float64)).reshape(1, -1)
-        B = dense_bases(xt, grid, sp.k)[:, 0, :]
-        coef = torch.as_tensor(np.asarray(sp.coef, dtype=np.float64))
-        y = y + sp.scale_sp * (B @ coef) + sp.scale_base * BASE_FUNS[sp.base_fun](xt[:, 0])
-    sy = act.symbolic
-    if sy is not None:
-        a, b, c, d = sy.params
-        y = y + c * LIBRARY[sy.fun].torch(a * xt[:, 0] + b) + d
-    return y.numpy()
+    with torch.no_grad():
+        return layer_edge_values(EdgeTable.from_activation(act), xt)[:, 0, 0].numpy()
 
 
 def draw_curve(act: Activation, path, x_range=None, size=(1.2, 0.9)) -> Path:
@@ -415,7 +405,7 @@ def render(dot: graphviz.Digraph, path, format: str | None = None) -> Path:
 
 def plot(model_or_graph, path=None, **kw) -> graphviz.Digraph:
     """The diagram of a KAN model, a KANModule or a KanGraph (keywords as :func:`to_dot`);
-    rendered to ``path`` when given. Used by ``KAN.plot()``.
+    rendered to ``path`` when given. Used by ``KAN.diagram()``.
 
     With ``curves=True`` and no ``curve_dir``, the curve images of a rendered image are
     temporary (deleted after rendering); a .dot/.gv file refers to its images, so they are

@@ -22,18 +22,9 @@ import sympy
 from kanir.errors import SymbolicExportError
 from kanir.ir.activation import Activation, SplinePart
 from kanir.ir.graph import KanGraph
-from kanir.ir.library import LIBRARY
+from kanir.ir.library import BASE_FUNCTIONS, LIBRARY
 
 __all__ = ["SymbolicExportError", "activation_expr", "spline_expr", "to_sympy"]
-
-
-_BASE = {
-    "silu": lambda x: x / (1 + sympy.exp(-x)),
-    "identity": lambda x: x,
-    "zero": lambda x: sympy.S.Zero,
-    "tanh": sympy.tanh,
-    "gelu": lambda x: x / 2 * (1 + sympy.erf(x / sympy.sqrt(2))),
-}
 
 
 def to_sympy(graph: KanGraph, simplify: bool = False, spline: str = "error",
@@ -180,7 +171,7 @@ def spline_expr(sp: SplinePart, x: sympy.Expr) -> sympy.Expr:
     """``scale_base * base(x) + scale_sp * spline(x)`` with the spline as a sympy Piecewise of
     its polynomials, computed exactly from the float knots and coefficients (zero outside the
     knot span, as the torch backend)."""
-    if sp.base_fun not in _BASE:
+    if sp.base_fun not in BASE_FUNCTIONS:
         raise SymbolicExportError(f"unknown spline base function {sp.base_fun!r}")
     t = [Fraction(float(v)) for v in np.asarray(sp.grid, dtype=np.float64)]
     coef = [Fraction(float(v)) for v in np.asarray(sp.coef, dtype=np.float64)]
@@ -199,7 +190,7 @@ def spline_expr(sp: SplinePart, x: sympy.Expr) -> sympy.Expr:
     body = _piecewise(pieces)
     out = _num(Fraction(float(sp.scale_sp))) * body
     if sp.scale_base != 0:
-        out = out + _num(Fraction(float(sp.scale_base))) * _BASE[sp.base_fun](x)
+        out = out + _num(Fraction(float(sp.scale_base))) * BASE_FUNCTIONS[sp.base_fun].sympy(x)
     return out
 
 

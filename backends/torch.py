@@ -17,16 +17,13 @@ from kanir.errors import GraphError
 from kanir.ir.activation import Activation, SplinePart, SymbolicPart
 from kanir.ir.bspline import dense_bases, dense_from_local, local_eval, spline_contract, uniform_grid
 from kanir.ir.graph import KanGraph, N, S
-from kanir.ir.library import LIBRARY
+from kanir.ir.library import BASE_FUNCTIONS, LIBRARY
 from kanir.ir.width import LayerWidth
 
-BASE_FUNS = {
-    "silu": torch.nn.functional.silu,
-    "identity": lambda x: x,
-    "zero": torch.zeros_like,
-    "tanh": torch.tanh,
-    "gelu": torch.nn.functional.gelu,
-}
+from .torch_eval import spline_edges, symbolic_groups, symbolic_terms
+
+#: base function name -> torch form, read from the library's base function table
+BASE_FUNS = {name: fn.torch for name, fn in BASE_FUNCTIONS.items()}
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -119,22 +116,18 @@ class KANLayer(nn.Module):
         active symbolic edges and the has-any-spline flag (kept on the host, so forward never
         synchronises with the device)."""
         self._any_spline = bool(self.has_spline.detach().cpu().any())
-        rows: dict[str, list[tuple[int, int]]] = {}
-        on = self.mask_sym.detach().cpu().numpy() != 0
-        for i in range(self.n_in):
-            for j in range(self.n_out):
-                if on[i, j]:
-                    name = LIBRARY.canonical_name(self.sym_funs[i][j])
-                    self.sym_funs[i][j] = name
-                    rows.setdefault(name, []).append((i, j))  # "0" still adds its constant d
-        segs, flat, pos = [], [], 0
-        for name in sorted(rows):
-            flat += rows[name]
-            segs.append((name, pos, pos + len(rows[name])))
-            pos += len(rows[name])
-        idx = torch.tensor(flat, dtype=torch.long).reshape(-1, 2).T.contiguous()
+        # "0" edges stay in the groups: they still add their constant d
+        idx, self._sym_segments = symbolic_groups(self.mask_sym, self.sym_funs)
+        for name, s, e in self._sym_segments:
+            for i, j in idx[:, s:e].T.tolist():
+                self.sym_funs[i][j] = name
         self.sym_index = idx.to(self.grid.device)
-        self._sym_segments = segs
+
+    @property
+    def sym_segments(self) -> list[tuple[str, int, int]]:
+        """(function, start, end) slices of ``sym_index``: the active symbolic edges grouped by
+        function (what the evaluator in ``backends.torch_eval`` reads)."""
+        return self._sym_segments
 
     # ------------------------------------------------------------------ nn.Module state
     _INDEX_DTYPES = {"has_spline": torch.bool, "sym_index": torch.long, "mult_perm": torch.long}
@@ -193,27 +186,19 @@ class KANLayer(nn.Module):
         w_base, c = self.spline_weights()
         y = base @ w_base + spline_contract(x, self.grid, c, self.k, local)
         if self.keep_acts:
-            B = dense_bases(x, self.grid, self.k)
-            c3 = self.coef * (self.scale_sp * self.mask_sp).unsqueeze(-1)
-            self.acts["spline"] = base.unsqueeze(-1) * w_base + torch.einsum("big,iog->bio", B, c3)
+            self.acts["spline"] = spline_edges(self, x, base)[0]
         return y
 
     def _symbolic(self, x: torch.Tensor) -> torch.Tensor:
         y = x.new_zeros(x.shape[0], self.n_out)
         if self.keep_acts:
-            per_edge = x.new_zeros(x.shape[0], self.n_in, self.n_out)
-        for name, s, e in self._sym_segments:
-            ii, jj = self.sym_index[0, s:e], self.sym_index[1, s:e]
-            p = self.sym_affine[ii, jj]
-            z = x[:, ii] * p[:, 0] + p[:, 1]
-            fn = LIBRARY[name]
-            fz = fn.safe_torch(z, self.y_th) if self.singularity_avoiding else fn.torch(z)
-            v = fz * p[:, 2] + p[:, 3]
+            per_edge = x.new_zeros(x.shape[0], self.n_in * self.n_out)
+        for ii, jj, v in symbolic_terms(self, x, self.singularity_avoiding, self.y_th):
             y = y.index_add(1, jj, v)
             if self.keep_acts:
-                per_edge[:, ii, jj] = v
+                per_edge = per_edge.index_add(1, ii * self.n_out + jj, v)
         if self.keep_acts:
-            self.acts["symbolic"] = per_edge
+            self.acts["symbolic"] = per_edge.view(x.shape[0], self.n_in, self.n_out)
         return y
 
     def combine(self, y: torch.Tensor) -> torch.Tensor:

@@ -38,7 +38,9 @@ _LAZY = {
     "batch_jacobian": ("kanir.science.derivatives", "batch_jacobian"),
     "batch_hessian": ("kanir.science.derivatives", "batch_hessian"),
     "export": ("kanir.backends.export", "export"),
+    "plot_history": ("kanir.model.facade_plot", "plot_history"),
     "load_dataset": ("kanir.datasets", "load_dataset"),
+    "parse_ir": ("kanir.ir.text", "parse_ir"),
 }
 
 

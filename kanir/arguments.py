@@ -129,7 +129,7 @@ def as_range(v, name: str) -> tuple[float, float]:
 def base_fun_name(base_fun) -> str:
     """Library name of a residual function: a name, or a known torch callable (pykan passes
     e.g. ``torch.nn.SiLU()``)."""
-    from kanir.backends.torch import BASE_FUNS
+    from kanir.ir.library import BASE_FUNCTIONS as BASE_FUNS
 
     if isinstance(base_fun, str):
         if base_fun in BASE_FUNS:
@@ -183,7 +183,7 @@ def check_fit_args(opt, steps, log, lamb, lamb_l1, lamb_entropy, lamb_coef, lamb
                             "'edge_backward' and 'node_backward')")
     if as_bool(save_fig, "save_fig"):
         raise ArgumentError("save_fig=True: kanir's fit writes no per-step figures; call "
-                            "model.plot(path) after fit, or between several shorter fits "
+                            "model.plot(path=...) after fit, or between several shorter fits "
                             "(fit(steps=save_fig_freq) in a loop)")
     batch = as_int(batch, "batch (-1 for the full batch)", -1)
     if batch == 0:

@@ -15,8 +15,10 @@ The tree (builtin bases in brackets; "raised by" names the main users)::
     ├── FormulaError                            [ValueError]    formulas (kanir.compile, grammar)
     │   ├── FormulaSyntaxError                                  text not in the formula language
     │   └── FormulaNameError                                    unknown / misused names
+    ├── IRSyntaxError                           [ValueError]    IR text (kanir.parse_ir)
     ├── PassError                               [ValueError]    graph passes
     │   └── ModuleSpecError                                     module specs (kanir.grammar.module_spec)
+    ├── PipelineError                           [ValueError]    pass pipeline text (kanir opt -p)
     ├── ArgumentError                           [ValueError]    user arguments (kanir.arguments)
     ├── ModuleLoweringError                     [ValueError]    kanir.from_torch
     ├── VersionError                            [KeyError]      model versions (kanir.model.versions)
@@ -41,7 +43,7 @@ __all__ = [
     "FormulaNameError", "PassError", "ModuleSpecError", "ArgumentError", "ModuleLoweringError",
     "VersionError", "FunctionError", "GroupError", "DatasetError", "DistributedError",
     "UsageError", "ExportUsageError", "ExportError", "SymbolicExportError", "DiagramError",
-    "GraphvizNotFoundError",
+    "GraphvizNotFoundError", "IRSyntaxError", "PipelineError",
 ]
 
 
@@ -109,6 +111,15 @@ class FormulaNameError(FormulaError):
         self.name, self.line, self.column = name, line, column
 
 
+class IRSyntaxError(KanirError, ValueError):
+    """kanir IR text (``kanir.parse_ir``) is malformed or does not fit together; ``line`` and
+    ``column`` are 1-based and the message ends with the source line and a caret."""
+
+    def __init__(self, message: str, line: int, column: int):
+        super().__init__(message)
+        self.line, self.column = line, column
+
+
 # ------------------------------------------------------------------------------ passes
 class PassError(KanirError, ValueError):
     """A graph pass got invalid arguments (unknown layer, node index, ...)."""
@@ -120,6 +131,24 @@ class ModuleSpecError(PassError):
     def __init__(self, message: str, column: int | None = None):
         super().__init__(message)
         self.column = column
+
+
+class PipelineError(KanirError, ValueError):
+    """A pass pipeline text (``"prune{edge_th=0.05},auto-swap"``) names an unknown pass or option,
+    gives an option a value of the wrong type, or is not well formed; the message shows the text
+    with a caret under the offending position (``column`` is 1-based, or None)."""
+
+    def __init__(self, message: str, text: str | None = None, column: int | None = None):
+        self.message, self.text, self.column = message, text, column
+        super().__init__(_with_caret(message, text, column))
+
+
+def _with_caret(message: str, text: str | None, column: int | None) -> str:
+    if text is None:
+        return message
+    if column is None:
+        return f"{message}\n    {text}"
+    return f"{message} (column {column})\n    {text}\n    {' ' * (column - 1)}^"
 
 
 # ------------------------------------------------------------------------------ the library

@@ -7,6 +7,9 @@ public passes build on them so that none of them ever mutates its input.
 
 from __future__ import annotations
 
+import contextvars
+from contextlib import contextmanager
+
 import networkx as nx
 import numpy as np
 
@@ -14,6 +17,27 @@ from kanir.errors import PassError
 from kanir.ir.activation import Activation, SplinePart
 from kanir.ir.bspline import uniform_knots
 from kanir.ir.graph import KanGraph, N, S
+
+# ---------------------------------------------------------------------- result checks
+#: True while the pass manager runs a pass: it checks the result itself, once.
+_MANAGER_CHECKS = contextvars.ContextVar("kanir_manager_checks", default=False)
+
+
+def verified(graph: KanGraph) -> KanGraph:
+    """``graph.check()`` for a pass result, unless the pass manager is running the pass (it
+    checks the contract once after each pass, so passes called through it do not check twice;
+    called directly, every pass still returns a checked graph)."""
+    return graph if _MANAGER_CHECKS.get() else graph.check()
+
+
+@contextmanager
+def checks_by_manager():
+    """Within this block passes leave checking their results to the caller (the manager)."""
+    token = _MANAGER_CHECKS.set(True)
+    try:
+        yield
+    finally:
+        _MANAGER_CHECKS.reset(token)
 
 
 # ---------------------------------------------------------------------- argument checks
@@ -24,6 +48,14 @@ def require_layered(graph, what: str) -> None:
     if graph.level != "layered":
         raise PassError(f"{what} needs a layered KanGraph; canonicalize the expression-level "
                         "graph first")
+
+
+def require_data_arg(x, what: str, option: str) -> None:
+    """Raise PassError when data ``x`` is a plain number: every pass takes ``(graph, x=None,
+    **options)``, so a number in x's place is an option given positionally by mistake."""
+    if isinstance(x, int | float | np.number) and not isinstance(x, np.ndarray):
+        raise PassError(f"{what}: x is data (samples of shape (batch, n_inputs)), got the number "
+                        f"{x!r}; options are keywords, e.g. {what}(graph, x, {option}=...)")
 
 
 def as_int(v, name: str, low: int | None = None, high: int | None = None) -> int:

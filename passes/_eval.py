@@ -7,16 +7,17 @@ float32 rounding; the graph itself is never modified.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from kanir.backends.torch import BASE_FUNS, KANLayer, lower
+from kanir.backends.torch import KANLayer, lower
+from kanir.backends.torch_eval import edge_parts as evaluator_parts
+from kanir.backends.torch_eval import edge_values
 from kanir.errors import DataError
-from kanir.ir.bspline import dense_bases
 from kanir.ir.graph import KanGraph
-from kanir.ir.library import LIBRARY
 
 from ._common import layer_spline_shape, node_knots
 
@@ -67,50 +68,38 @@ def evaluate(graph: KanGraph, x, parts: bool = False, min_samples: int = 2) -> l
     """Run ``graph`` on samples ``x`` and return every layer's activations (``parts``: also the
     spline branch and bare B-spline curve of every edge, see :class:`LayerActs`)."""
     xt = as_samples(x, graph, min_samples=min_samples)
+    out = []
+    for h, edge, e, sub, nxt in layer_edge_values(graph, xt, parts=parts):
+        extra = (e.spline.numpy(), e.curve.numpy()) if parts else ()
+        out.append(LayerActs(h.numpy(), edge.numpy(), sub.numpy(), nxt.numpy(), *extra))
+    return out
+
+
+def layer_edge_values(graph: KanGraph, x: torch.Tensor, safe: bool = False, y_th: float = 1e3,
+                      parts: bool = False) -> Iterator[tuple]:
+    """Per KAN layer of ``graph`` run in float64 on checked samples ``x``: (its input node values,
+    every edge's value (batch, n_in, n_sub), its :class:`EdgeParts` with the bare curves when
+    ``parts`` else None, the subnode sums, the next node values). ``safe``: the
+    singularity-safe symbolic forms, bounded by ``y_th``."""
     g = graph
     if graph.meta.get("dtype") != "float64":
         g = graph.copy()
         g.meta["dtype"] = "float64"
-    module = lower(g)
-    out = []
     with torch.no_grad():
-        h = xt
-        for layer in module.layers:
-            spline, symbolic, curve = edge_parts(layer, h)
-            edge = spline + symbolic
+        h = x
+        for layer in lower(g).layers:
+            e = evaluator_parts(layer, h, safe, y_th, curve=True) if parts else None
+            edge = e.total if parts else edge_values(layer, h, safe=safe, y_th=y_th)
             sub = edge.sum(dim=1)
             nxt = layer.combine(sub)
-            extra = (spline.numpy(), curve.numpy()) if parts else ()
-            out.append(LayerActs(h.numpy(), edge.numpy(), sub.numpy(), nxt.numpy(), *extra))
+            yield h, edge, e, sub, nxt
             h = nxt
-    return out
-
-
-def edge_activations(layer: KANLayer, x: torch.Tensor) -> torch.Tensor:
-    """Every edge's value, shape (batch, n_in, n_sub): spline branch plus symbolic branch."""
-    spline, symbolic, _ = edge_parts(layer, x)
-    return spline + symbolic
 
 
 def edge_parts(layer: KANLayer, x: torch.Tensor):
-    """(spline branch, symbolic branch, bare B-spline curve), each (batch, n_in, n_sub).
-
-    Computed here from the layer's parameters (rather than its ``keep_acts`` record) so the
-    statistics do not depend on how the forward pass groups edges.
-    """
-    B = dense_bases(x, layer.grid, layer.k)
-    m = layer.mask_sp
-    curve = torch.einsum("big,iog->bio", B, layer.coef)
-    spline = (BASE_FUNS[layer.base_fun](x).unsqueeze(-1) * layer.scale_base
-              + curve * layer.scale_sp) * m
-    symbolic = torch.zeros_like(spline)
-    on = layer.mask_sym != 0
-    for i, j in zip(*torch.nonzero(on, as_tuple=True)):
-        i, j = int(i), int(j)
-        a, b, c, d = (layer.sym_affine[i, j, q] for q in range(4))
-        fn = LIBRARY[layer.sym_funs[i][j]]
-        symbolic[:, i, j] = c * fn.torch(a * x[:, i] + b) + d
-    return spline, symbolic, curve
+    """(spline branch, symbolic branch, bare B-spline curve), each (batch, n_in, n_sub), from
+    the one evaluator (``kanir.backends.torch_eval``)."""
+    return tuple(evaluator_parts(layer, x, curve=True))
 
 
 def default_samples(graph: KanGraph, n: int = 512, seed: int = 0) -> np.ndarray:

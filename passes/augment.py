@@ -38,6 +38,7 @@ from ._common import (
     reorder_layer,
     require_layered,
     strip_analysis,
+    verified,
     zero_spline,
 )
 
@@ -156,7 +157,7 @@ def augment_input(graph: KanGraph, original_variables, auxiliary_variables,
     h.meta["input_defs"] = [[name, str(expr)] for name, expr in defs] + old_defs
     n_aux = len(defs)
     h = reorder_layer(h, 0, list(range(n_in, n_in + n_aux)) + list(range(n_in)))
-    return h.check()
+    return verified(h)
 
 
 def _ranges(graph: KanGraph, ranges, n: int) -> list[tuple[float, float]]:

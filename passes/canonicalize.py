@@ -24,6 +24,8 @@ from kanir.ir.activation import Activation
 from kanir.ir.graph import KanGraph, N, S
 from kanir.ir.width import LayerWidth
 
+from ._common import verified
+
 __all__ = ["canonicalize"]
 
 
@@ -256,7 +258,7 @@ def _build(expr_graph: KanGraph, values: list[_Value], layer: dict) -> KanGraph:
                 for src, act in slot.edges:
                     _add_edge(g, N(l - 1, pos[_rep(src, l - 1, layer)]), S(l, sub), act.copy())
                 sub += 1
-    return out.check()
+    return verified(out)
 
 
 def _is_product(item, by_key) -> bool:

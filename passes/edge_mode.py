@@ -16,7 +16,7 @@ from kanir.errors import PassError
 from kanir.ir.activation import Activation, SymbolicPart
 from kanir.ir.graph import KanGraph
 
-from ._common import check_edge, zero_edge
+from ._common import check_edge, verified, zero_edge
 
 __all__ = ["set_mode"]
 
@@ -51,4 +51,4 @@ def set_mode(graph: KanGraph, l: int, i: int, j: int, mode: str, mask_n=None) ->
         act.symbolic = None
     h = graph.copy()
     h.set_edge(l, i, j, act if (act.spline is not None or act.symbolic is not None) else None)
-    return h.check()
+    return verified(h)

@@ -31,9 +31,11 @@ from ._common import (
     layer_spline_shape,
     node_knots,
     relabel,
+    require_data_arg,
     require_layered,
     shift_layers,
     strip_analysis,
+    verified,
     zero_edge,
     zero_spline,
 )
@@ -88,7 +90,7 @@ def expand_width(graph: KanGraph, layer: int, n: int = 1, kind: str = "sum",
     for i in range(start, start + n):
         for j in range(n_next):
             h.set_edge(l, i, j, Activation(spline=zero_spline(knots, k, base)))
-    return h.check()
+    return verified(h)
 
 
 # ---------------------------------------------------------------------- expand_depth
@@ -127,7 +129,7 @@ def expand_depth(graph: KanGraph, layer: int | None = None) -> KanGraph:
             h.set_edge(after, i, j, act)
     for i, j, a in moved:
         h.nx.add_edge(N(m, i), S(m + 1, j), **a)
-    return h.check()
+    return verified(h)
 
 
 def _out_edge_attrs(graph: KanGraph, l: int):
@@ -137,8 +139,8 @@ def _out_edge_attrs(graph: KanGraph, l: int):
 
 
 # ---------------------------------------------------------------------- perturb
-def perturb(graph: KanGraph, mag: float = 1.0, mode: str = "non-intrusive", seed: int = 0,
-            x=None) -> KanGraph:
+def perturb(graph: KanGraph, x=None, *, mag: float = 1.0, mode: str = "non-intrusive",
+            seed: int = 0) -> KanGraph:
     """Make new (zero-function) edges trainable so that every one gets a gradient.
 
     ``mag`` is relative to a freshly initialised edge, as in pykan (default 1.0): the random
@@ -163,6 +165,7 @@ def perturb(graph: KanGraph, mag: float = 1.0, mode: str = "non-intrusive", seed
     uniform samples over the input grid ranges); ``seed`` fixes the random coefficients.
     """
     require_layered(graph, "perturb")
+    require_data_arg(x, "perturb", "mag")
     if mode not in PERTURB_MODES:
         raise PassError(f"perturb mode must be one of {', '.join(map(repr, PERTURB_MODES))}, "
                         f"got {mode!r}")
@@ -175,7 +178,7 @@ def perturb(graph: KanGraph, mag: float = 1.0, mode: str = "non-intrusive", seed
     strip_analysis(h)
     if mode == "non-intrusive":
         _perturb_non_intrusive(graph, h, mag, x)
-        return h.check()
+        return verified(h)
     lws = graph.layer_widths()
     for l in range(graph.depth):
         _, k, base = layer_spline_shape(graph, l)
@@ -191,7 +194,7 @@ def perturb(graph: KanGraph, mag: float = 1.0, mode: str = "non-intrusive", seed
                 new.spline.active = True
                 new.spline.coef = new.spline.coef + mag * rng.standard_normal(new.spline.coef.shape)
                 h.set_edge(l, i, j, new)
-    return h.check()
+    return verified(h)
 
 
 def _perturb_non_intrusive(graph: KanGraph, h: KanGraph, mag: float, x) -> None:

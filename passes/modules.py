@@ -20,7 +20,7 @@ from __future__ import annotations
 from kanir.grammar.module_spec import ModuleSpec, ModuleSpecError, parse_module_spec
 from kanir.ir.graph import KanGraph, N, S
 
-from ._common import as_int, n_subnodes, require_layered, strip_analysis
+from ._common import as_int, n_subnodes, require_layered, strip_analysis, verified
 
 __all__ = ["module", "module_cuts", "ModuleSpecError"]
 
@@ -68,5 +68,5 @@ def module(graph: KanGraph, start_layer: int, spec: str | ModuleSpec) -> KanGrap
     cuts = module_cuts(graph, start_layer, spec)
     h = strip_analysis(graph.copy())
     h.nx.remove_edges_from([(N(l, i), S(l + 1, j)) for l, i, j in cuts])
-    return h.check()
+    return verified(h)
 

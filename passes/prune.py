@@ -28,8 +28,10 @@ from ._common import (
     as_threshold,
     fold_edge_means,
     reorder_layer,
+    require_data_arg,
     require_layered,
     strip_analysis,
+    verified,
 )
 from ._eval import evaluate
 from .attribution import attribute, scored
@@ -38,10 +40,11 @@ __all__ = ["prune", "prune_node", "prune_edge", "prune_input", "remove_edge", "r
            "delete_node", "drop_dead_nodes", "restrict_dataset"]
 
 
-def prune_edge(graph: KanGraph, threshold: float = 3e-2, x=None, fold_mean: bool = True
+def prune_edge(graph: KanGraph, x=None, *, threshold: float = 3e-2, fold_mean: bool = True
                ) -> KanGraph:
     """Remove every activation edge whose score is not above ``threshold``."""
     require_layered(graph, "prune_edge")
+    require_data_arg(x, "prune_edge", "threshold")
     th = as_threshold(threshold, "threshold")
     g = scored(graph, x, "prune_edge")
     drop = [(l, i, j) for l, i, j, _ in g.act_edges() if g.edge_attrs(l, i, j)["score"] <= th]
@@ -67,7 +70,7 @@ def remove_edge(graph: KanGraph, l: int, i: int, j: int, fold_mean: bool = False
         if new.spline is not None:
             new.spline.active = False
         h.set_edge(l, i, j, new)
-        return strip_analysis(h).check()
+        return verified(strip_analysis(h))
     return _without_edges(graph, [(l, i, j)], fold_mean)
 
 
@@ -76,10 +79,10 @@ def _without_edges(g: KanGraph, drop, fold_mean: bool) -> KanGraph:
     if fold_mean:
         fold_edge_means(h, drop)
     h.nx.remove_edges_from([(N(l, i), S(l + 1, j)) for l, i, j in drop])
-    return strip_analysis(h).check()
+    return verified(strip_analysis(h))
 
 
-def prune_node(graph: KanGraph, threshold: float = 1e-2, x=None, active_neurons=None,
+def prune_node(graph: KanGraph, x=None, *, threshold: float = 1e-2, active_neurons=None,
                fold_mean: bool = True) -> KanGraph:
     """Remove hidden nodes whose score is not above ``threshold`` (with their subnodes/edges).
 
@@ -88,6 +91,7 @@ def prune_node(graph: KanGraph, threshold: float = 1e-2, x=None, active_neurons=
     its best-scoring node.
     """
     require_layered(graph, "prune_node")
+    require_data_arg(x, "prune_node", "threshold")
     g, keeps = _node_keeps(graph, threshold, x, active_neurons)
     return _without_nodes(g, keeps, fold_mean)
 
@@ -141,15 +145,16 @@ def _without_nodes(g: KanGraph, keeps: dict[int, list[int]], fold_mean: bool,
         fold_edge_means(h, gone)
     for l, keep in sorted(keeps.items()):
         h = reorder_layer(h, l, keep)
-    return (strip_analysis(h) if strip else h).check()
+    return verified(strip_analysis(h) if strip else h)
 
 
-def prune_input(graph: KanGraph, threshold: float = 1e-2, x=None, top_k: int | None = None,
+def prune_input(graph: KanGraph, x=None, *, threshold: float = 1e-2, top_k: int | None = None,
                 active_inputs=None, fold_mean: bool = True) -> KanGraph:
     """Remove input nodes: keep those scoring above ``threshold``, or the ``top_k`` best, or
     exactly ``active_inputs`` (indices or names). Remaining inputs keep their names and order.
     """
     require_layered(graph, "prune_input")
+    require_data_arg(x, "prune_input", "threshold")
     n = graph.n_nodes(0)
     names = graph.input_names
     if active_inputs is not None:
@@ -171,7 +176,7 @@ def prune_input(graph: KanGraph, threshold: float = 1e-2, x=None, top_k: int | N
     h = g.copy()
     if fold_mean:
         fold_edge_means(h, [(0, i, j) for _, i, j, _ in g.act_edges(0) if i not in set(keep)])
-    return strip_analysis(reorder_layer(h, 0, keep)).check()
+    return verified(strip_analysis(reorder_layer(h, 0, keep)))
 
 
 def _as_list(v) -> list:
@@ -235,9 +240,10 @@ def prune(graph: KanGraph, x=None, node_th: float = 1e-2, edge_th: float = 3e-2,
     """``prune_node`` then ``prune_edge``; with data ``x`` the scores are measured again after
     the nodes go, without it the edges keep the scores the graph carried."""
     require_layered(graph, "prune")
+    require_data_arg(x, "prune", "node_th")
     g, keeps = _node_keeps(graph, node_th, x, None)
     g = _without_nodes(g, keeps, fold_mean, strip=x is not None)
-    return drop_dead_nodes(prune_edge(g, edge_th, x, fold_mean))
+    return drop_dead_nodes(prune_edge(g, x, threshold=edge_th, fold_mean=fold_mean))
 
 
 def drop_dead_nodes(graph: KanGraph) -> KanGraph:
@@ -262,7 +268,7 @@ def drop_dead_nodes(graph: KanGraph) -> KanGraph:
                     sub["bias"] = float(sub["bias"] + sub["scale"] * acts[l].edge[0, i, j])
         for l, nodes in dead.items():
             g = reorder_layer(g, l, [i for i in range(g.n_nodes(l)) if i not in nodes])
-        g = strip_analysis(g).check()
+        g = verified(strip_analysis(g))
 
 
 def _dead_nodes(g: KanGraph, l: int) -> list[int]:

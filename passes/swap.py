@@ -27,7 +27,7 @@ import numpy as np
 from kanir.errors import PassError
 from kanir.ir.graph import KanGraph
 
-from ._common import as_int, owner_of, reorder_layer, require_layered
+from ._common import as_int, owner_of, reorder_layer, require_layered, verified
 from .attribution import score_arrays, scored
 
 __all__ = ["auto_swap", "find_swap", "permute_layer", "connection_cost", "apply_permutations"]
@@ -179,4 +179,4 @@ def auto_swap(graph: KanGraph, x=None, max_sweeps: int = 50) -> KanGraph:
     (permuted with their nodes), so :func:`connection_cost` can be read off it directly.
     """
     g = scored(graph, x, "auto_swap")
-    return apply_permutations(g, find_swap(g, max_sweeps=max_sweeps)).check()
+    return verified(apply_permutations(g, find_swap(g, max_sweeps=max_sweeps)))

@@ -24,20 +24,18 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
-from kanir.backends.torch import BASE_FUNS, lower
 from kanir.errors import DataError, PassError
 from kanir.grammar.printer import exact_text
 from kanir.ir.activation import Activation, SymbolicPart
-from kanir.ir.bspline import dense_bases
 from kanir.ir.graph import KanGraph
 from kanir.ir.library import DEFAULT_FIT_LIB, LIBRARY
 from kanir.symbolic.report import FIXED, KEPT, EdgeFit, SymbolicReport
 from kanir.symbolic.snap import snap_params
 from kanir.symbolic.symfit import Y_TH, FitRow, fit_affine
 
-from ._common import as_int, require_layered
+from ._common import as_int, require_layered, verified
 from ._common import check_edge as _check_edge
-from ._eval import as_samples
+from ._eval import as_samples, layer_edge_values
 
 __all__ = ["layer_samples", "edge_samples", "suggest_symbolic", "fix_symbolic",
            "unfix_symbolic", "unfix", "auto_symbolic", "symbolic_edges"]
@@ -59,37 +57,7 @@ def layer_samples(graph: KanGraph, x, y_th: float = Y_TH) -> list[tuple[torch.Te
     xt = as_samples(x, graph)
     if xt.shape[0] > MAX_SAMPLES:
         xt = xt[torch.linspace(0, xt.shape[0] - 1, MAX_SAMPLES).round().long()]
-    g = graph
-    if graph.meta.get("dtype") != "float64":
-        g = graph.copy()
-        g.meta["dtype"] = "float64"
-    out = []
-    with torch.no_grad():
-        h = xt
-        for layer in lower(g).layers:
-            edge = _edge_values(layer, h, y_th)
-            out.append((h, edge))
-            h = layer.combine(edge.sum(1))
-    return out
-
-
-def _edge_values(layer, x: torch.Tensor, y_th: float) -> torch.Tensor:
-    """Every edge's value (N, n_in, n_sub): active spline plus symbolic part (safe forms), one
-    vectorised call per library function."""
-    B = dense_bases(x, layer.grid, layer.k)
-    m = layer.mask_sp
-    coef = layer.coef * (layer.scale_sp * m).unsqueeze(-1)
-    out = BASE_FUNS[layer.base_fun](x).unsqueeze(-1) * (layer.scale_base * m)
-    out = out + torch.einsum("big,iog->bio", B, coef)
-    groups: dict[str, list[tuple[int, int]]] = {}
-    for i, j in torch.nonzero(layer.mask_sym != 0).tolist():
-        groups.setdefault(LIBRARY.canonical_name(layer.sym_funs[i][j]), []).append((i, j))
-    for name, pairs in groups.items():
-        ii, jj = (torch.tensor(v) for v in zip(*pairs))
-        p = layer.sym_affine[ii, jj]
-        z = x[:, ii] * p[:, 0] + p[:, 1]
-        out[:, ii, jj] += LIBRARY[name].safe_torch(z, y_th) * p[:, 2] + p[:, 3]
-    return out
+    return [(h, edge) for h, edge, *_ in layer_edge_values(graph, xt, safe=True, y_th=y_th)]
 
 
 def edge_samples(graph: KanGraph, x, edges: Sequence[tuple[int, int, int]],
@@ -355,7 +323,7 @@ def fix_symbolic(graph: KanGraph, l: int, i: int, j: int, fun: str, params=None,
         fit = EdgeFit((l, i, j), FIXED, name, tuple(p), row.r2, row.complexity, tuple(exact), row)
     h = graph.copy()
     h.set_edge(l, i, j, _fixed_act(old, name, fit.params, fit.exact))
-    return h.check(), fit
+    return verified(h), fit
 
 
 def _as_params(params) -> tuple[float, float, float, float]:
@@ -378,7 +346,7 @@ def unfix_symbolic(graph: KanGraph, l: int, i: int, j: int) -> KanGraph:
                         "change its function or remove_edge to drop it")
     h = graph.copy()
     h.set_edge(l, i, j, _spline_again(act))
-    return h.check()
+    return verified(h)
 
 
 def _spline_again(act):
@@ -398,7 +366,7 @@ def unfix(graph: KanGraph) -> KanGraph:
     for l, i, j, act in graph.act_edges():
         if act.spline is not None and (act.symbolic is not None or not act.spline.active):
             h.set_edge(l, i, j, _spline_again(act))
-    return h.check()
+    return verified(h)
 
 
 def auto_symbolic(graph: KanGraph, x, lib=None, *, a_range=(-10, 10), b_range=(-10, 10),
@@ -461,4 +429,4 @@ def auto_symbolic(graph: KanGraph, x, lib=None, *, a_range=(-10, 10), b_range=(-
             h.set_edge(*edge, _fixed_act(h.edge(*edge), best.name, p, exact))
         report.edges.append(EdgeFit(edge, FIXED, best.name, tuple(p), best.r2, best.complexity,
                                     tuple(exact), best, note))
-    return h.check(), report
+    return verified(h), report

@@ -196,7 +196,7 @@ def test_pykan_flags_without_effect_are_accepted():
                                       r"regulariser supports \['edge_forward_spline_n', "
                                       r"'edge_forward_spline_u'\]"),
     ({"save_fig": True}, "save_fig=True: kanir's fit writes no per-step figures; call "
-                         r"model.plot\(path\)"),
+                         r"model.plot\(path=\.\.\.\)"),
     ({"opt": "SGD"}, "opt must be 'LBFGS' or 'Adam'"),
 ])
 def test_bad_fit_arguments(kw, match):

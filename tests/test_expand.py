@@ -154,7 +154,7 @@ def test_perturb_gives_every_new_edge_a_gradient(trained, data, mode):
     assert len(new) == 2 * 2 + 2 * 1
     before = _edge_grad_norms(g2, x, y, new)
     assert min(before.values()) == 0.0  # without perturb, the edges into new nodes are stuck
-    g3 = perturb(g2, 0.1, mode, x=x if mode == "non-intrusive" else None)
+    g3 = perturb(g2, x if mode == "non-intrusive" else None, mag=0.1, mode=mode)
     grads = _edge_grad_norms(g3, x, y, new)
     assert all(v > 1e-8 for v in grads.values()), grads
     change = _max_diff(_out(g3, x), _out(g2, x))
@@ -170,7 +170,7 @@ def test_perturb_reaches_new_mult_nodes(trained, data, mode):
     x, y = data["train_input"], data["train_label"]
     g2 = expand_width(g, 1, 1, "mult", 2)
     new = _new_edges_width(g, g2)
-    grads = _edge_grad_norms(perturb(g2, 0.1, mode), x, y, new)
+    grads = _edge_grad_norms(perturb(g2, mag=0.1, mode=mode), x, y, new)
     assert all(v > 1e-8 for v in grads.values()), grads
 
 
@@ -188,22 +188,22 @@ def test_perturb_all_fills_every_position(trained):
     g2 = g.copy()
     g2.set_edge(0, 0, 1, None)
     g2.set_edge(1, 2, 0, Activation.symbolic_fn("sin", 2.0))
-    g3 = perturb(g2, 0.05, "all", seed=3)
+    g3 = perturb(g2, mag=0.05, mode="all", seed=3)
     assert sum(1 for _ in g3.act_edges()) == 2 * 3 + 3 * 1
     assert g3.edge(1, 2, 0).kind == "both" and g3.edge(1, 2, 0).symbolic.fun == "sin"
     assert all(a.spline is not None and a.spline.active for *_, a in g3.act_edges())
-    g4 = perturb(g2, 0.05, "minimal")
+    g4 = perturb(g2, mag=0.05, mode="minimal")
     assert g4.edge(0, 0, 1) is None  # absent edges are masks: minimal leaves them alone
     assert g4.edge(1, 2, 0).same(g2.edge(1, 2, 0))  # non-zero edges are untouched
 
 
 def test_perturb_is_reproducible_and_scaled(trained):
     g = expand_width(trained.graph, 1, 1)
-    a = perturb(g, 0.1, "minimal", seed=5)
-    b = perturb(g, 0.1, "minimal", seed=5)
-    c = perturb(g, 0.1, "minimal", seed=6)
+    a = perturb(g, mag=0.1, mode="minimal", seed=5)
+    b = perturb(g, mag=0.1, mode="minimal", seed=5)
+    c = perturb(g, mag=0.1, mode="minimal", seed=6)
     assert a.same(b) and not a.same(c)
-    big = perturb(g, 1.0, "minimal", seed=5)
+    big = perturb(g, mag=1.0, mode="minimal", seed=5)
     ca, cb = a.edge(1, 3, 0).spline.coef, big.edge(1, 3, 0).spline.coef
     assert np.allclose(cb, 10 * ca)
 
@@ -217,8 +217,8 @@ def test_perturb_is_reproducible_and_scaled(trained):
     (lambda g: expand_width(g, 1, 1, "mult", 1), "arity"),
     (lambda g: expand_width(g, 1.5, 1), "integer"),
     (lambda g: expand_depth(g, 3), "node layer, 0..2"),
-    (lambda g: perturb(g, 0.1, "some"), "non-intrusive"),
-    (lambda g: perturb(g, -1.0), "mag"),
+    (lambda g: perturb(g, mag=0.1, mode="some"), "non-intrusive"),
+    (lambda g: perturb(g, mag=-1.0), "mag"),
 ])
 def test_bad_arguments_raise_pass_errors(trained, call, match):
     with pytest.raises(PassError, match=match):
@@ -254,8 +254,8 @@ def test_compile_expand_perturb_train():
     x = data["test_input"]
     y_formula = torch.sin(3 * x[:, [0]]) + x[:, [1]] ** 2
     assert _max_diff(_out(g, x), y_formula) < 1e-12
-    g2 = perturb(expand_width(expand_depth(g), 1, 2), 0.1, "non-intrusive",
-                 x=data["train_input"])
+    g2 = perturb(expand_width(expand_depth(g), 1, 2), data["train_input"], mag=0.1,
+                 mode="non-intrusive")
     assert _max_diff(_out(g2, x), y_formula) < 1e-12  # still the compiled formula
     before = float(((_out(g2, x) - data["test_label"]) ** 2).mean())
     model = kanir.KAN.from_graph(g2, device="cpu")
@@ -278,5 +278,5 @@ def test_perturb_constant_node_outside_its_knots_with_a_trained_spline():
     g.set_edge(1, 0, 0, trained)
     g.set_edge(1, 0, 1, zero)
     x = torch.linspace(-1, 1, 20, dtype=torch.float64)[:, None]
-    out = perturb(g, 0.5, "non-intrusive", 0, x)
+    out = perturb(g, x, mag=0.5, mode="non-intrusive", seed=0)
     assert _max_diff(_out(out, x), _out(g, x)) == 0.0

@@ -2,6 +2,7 @@
 the model; spline edges export as their exact piecewise polynomials; the ``kanir export`` CLI."""
 
 import ctypes
+import os
 import shutil
 import subprocess
 
@@ -199,3 +200,25 @@ def test_cli_export_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["export", str(path), "--to", "fortran"])
     assert e.value.code == 2
+
+
+def test_onnx_export_writes_nothing_into_the_working_directory(tmp_path, monkeypatch):
+    """Some torch exporters turn a file object into a file named after its repr in the working
+    directory ('<_io.BytesIO object at ...>'); kanir exports through a private temp file."""
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "onnx", types.ModuleType("onnx"))
+    seen = []
+
+    def careless_export(module, args, f, **kw):  # what such an exporter does with f
+        seen.append(f)
+        with open(str(f), "wb") as out:
+            out.write(b"ONNX")
+
+    monkeypatch.setattr(torch.onnx, "export", careless_export)
+    monkeypatch.chdir(tmp_path)
+    model = kanir.KAN([2, 2, 1], seed=0, dtype=torch.float64, versions=False)
+    assert kanir.export(model, to="onnx") == b"ONNX"
+    assert os.listdir(tmp_path) == []
+    assert os.path.isabs(str(seen[0])) and not os.path.exists(str(seen[0]))

@@ -176,8 +176,8 @@ def test_curves_leave_no_temporary_folder(tmp_path, monkeypatch):
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
     model = _spline_model()
-    model.plot(curves=True)
-    model.plot(tmp_path / "kan.svg" if HAS_DOT else tmp_path / "kan.gv", curves=True)
+    model.diagram(curves=True)
+    model.diagram(tmp_path / "kan.svg" if HAS_DOT else tmp_path / "kan.gv", curves=True)
     to_dot(model.graph, curves=True)
     dot = to_dot(model.graph, curves=True)
     assert os.path.isdir(dot.curve_dir)  # alive while the diagram is
@@ -188,7 +188,7 @@ def test_curves_leave_no_temporary_folder(tmp_path, monkeypatch):
 
 def test_curves_of_a_dot_file_are_kept_beside_it(tmp_path):
     path = tmp_path / "kan.dot"
-    _spline_model().plot(path, curves=True)
+    _spline_model().diagram(path, curves=True)
     pngs = sorted((tmp_path / "kan_curves").glob("*.png"))
     assert len(pngs) == 6 and all(str(p) in path.read_text() for p in pngs)
 
@@ -205,27 +205,27 @@ def _alphas(src: str) -> list[int]:
     return [int(a, 16) for a in re.findall(r'(?<!font)color="#000000([0-9a-f]{2})"', src)]
 
 
-def test_plot_fades_edges_by_default_after_training():
+def test_diagram_fades_edges_by_default_after_training():
     """plot(beta=...) faded nothing: the facade's graph carries no scores."""
     model, data = _fitted_model()
-    faded = _alphas(model.plot().source)
+    faded = _alphas(model.diagram().source)
     assert len(faded) == 6 and min(faded) < 0.5 * max(faded)  # y does not matter: faded
-    assert _alphas(model.plot(beta=1000).source) != faded
+    assert _alphas(model.diagram(beta=1000).source) != faded
     fresh = kanir.KAN(width=[2, 2, 1], seed=0, device="cpu")
-    assert _alphas(fresh.plot().source) == []  # no data: nothing to measure, nothing faded
-    assert _alphas(fresh.plot(x=data["train_input"]).source) != []
+    assert _alphas(fresh.diagram().source) == []  # no data: nothing to measure, nothing faded
+    assert _alphas(fresh.diagram(x=data["train_input"]).source) != []
     model.attribute(x=data["test_input"][:20])  # the model's own attribution scores win
-    assert _alphas(model.plot().source) != faded
+    assert _alphas(model.diagram().source) != faded
 
 
 @pytest.mark.parametrize("metric", ["backward", "forward_u", "forward_n"])
-def test_plot_metrics_follow_pykan(metric):
+def test_diagram_metrics_follow_pykan(metric):
     from kanir.backends.graphviz import edge_scores
 
     model, data = _fitted_model()
     scores = edge_scores(model.graph, data["train_input"], metric)
     assert set(scores) == {(l, i, j) for l, i, j, _ in model.graph.act_edges()}
-    assert _alphas(model.plot(metric=metric).source)
+    assert _alphas(model.diagram(metric=metric).source)
     if metric == "forward_u":  # the std of each edge's output, as pykan's edge_actscale
         from kanir.passes._eval import evaluate
 
@@ -233,24 +233,22 @@ def test_plot_metrics_follow_pykan(metric):
         assert scores[(0, 1, 0)] == pytest.approx(acts[0].edge[:, 1, 0].std(ddof=1))
     with pytest.raises(DiagramError, match="metric must be one of backward, forward_u, "
                                            "forward_n"):
-        model.plot(metric="l1")
+        model.diagram(metric="l1")
 
 
-def test_plot_takes_pykans_arguments(tmp_path):
+def test_diagram_takes_pykans_arguments(tmp_path):
     """folder=, in_vars=, out_vars=, title=, metric= raised TypeError."""
     model, _ = _fitted_model()
     folder = tmp_path / "figures"
-    dot = model.plot(folder=folder, beta=3, metric="backward", in_vars=["a", "b"],
+    dot = model.diagram(folder=folder, beta=3, metric="backward", in_vars=["a", "b"],
                      out_vars=["F"], title="my KAN")
     written = os.listdir(folder)
     assert written == ["kan.svg" if HAS_DOT else "kan.dot"]
     src = dot.source
     assert "label=a" in src and "label=b" in src and "label=F" in src
     assert 'label="my KAN"' in src
-    model.plot(str(tmp_path / "positional"))  # pykan's plot("./figures")
+    model.diagram(str(tmp_path / "positional"))  # a path without suffix is a folder
     assert (tmp_path / "positional").is_dir() and os.listdir(tmp_path / "positional")
-    with pytest.warns(UserWarning, match="scale, tick, sample, varscale set the size of pykan"):
-        model.plot(scale=1.0, tick=True, sample=True, varscale=0.5)
     with pytest.raises(DiagramError, match=r"input_labels \(pykan's in_vars\) must have one "
                                            r"label per node \(2: x_1, x_2\), got 1"):
-        model.plot(in_vars=["a"])
+        model.diagram(in_vars=["a"])

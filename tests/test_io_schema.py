@@ -14,6 +14,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import expression_graphs, layered_graphs
 
 import kanir
 from kanir.errors import ModelFileError
@@ -241,3 +242,10 @@ def test_random_damage_loads_a_valid_model_or_raises_model_file_error(mutation):
     assert again.same(graph)  # ... that saves and loads unchanged ...
     if graph.level == "layered":
         kanir.KAN.from_graph(graph, device="cpu")  # ... and builds a model
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(layered_graphs(mult_in_output=True, uniform_knots=False) | expression_graphs())
+def test_random_graphs_survive_the_file_format(g):
+    back, extra = graph_from_bytes(graph_to_bytes(g, {"note": [1, 2]}))
+    assert back.same(g) and back.level == g.level and extra == {"note": [1, 2]}

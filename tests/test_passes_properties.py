@@ -5,8 +5,8 @@ import numpy as np
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import layered_graphs
 
-from kanir import Activation, SplinePart
 from kanir.backends.torch import lower
 from kanir.ir.graph import KanGraph
 from kanir.passes.attribution import attribute, score_arrays
@@ -21,40 +21,9 @@ SETTINGS = settings(max_examples=40, deadline=None,
 FUNS = ["x", "sin", "tanh", "x^2", "cos"]
 
 
-@st.composite
-def graphs(draw, min_depth=1, max_depth=3):
-    depth = draw(st.integers(min_depth, max_depth))
-    width, arities = [], []
-    for l in range(depth + 1):
-        n_sum = draw(st.integers(1, 3))
-        n_mult = draw(st.integers(0, 2)) if 0 < l < depth else 0
-        width.append([n_sum, n_mult])
-        arities.append([draw(st.integers(2, 3)) for _ in range(n_mult)])
-    g = KanGraph.from_width(width, arities)
-    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
-    lws = g.layer_widths()
-    for l in range(depth):
-        G, k = draw(st.integers(1, 4)), draw(st.integers(1, 3))
-        for i in range(lws[l].n_nodes):
-            lo = -rng.uniform(0.5, 2)
-            grid = lo + (rng.uniform(0.5, 2) - lo) / G * np.arange(-k, G + k + 1)
-            for j in range(lws[l + 1].n_subnodes):
-                kind = draw(st.sampled_from(["none", "spline", "symbolic", "both"]))
-                if kind == "none":
-                    continue
-                sp = sy = None
-                if kind in ("spline", "both"):
-                    sp = SplinePart(grid.copy(), rng.normal(0, 0.3, G + k), k,
-                                    float(rng.normal(0, 0.5)), float(rng.uniform(0.5, 1.5)),
-                                    "silu", bool(rng.random() < 0.85))
-                if kind in ("symbolic", "both"):
-                    sy = Activation.symbolic_fn(draw(st.sampled_from(FUNS)),
-                                                *rng.uniform(-1, 1, 4)).symbolic
-                g.set_edge(l, i, j, Activation(sp, sy))
-    for _, a in g.nx.nodes(data=True):
-        if "scale" in a:
-            a["scale"], a["bias"] = float(rng.uniform(0.5, 1.5)), float(rng.normal(0, 0.2))
-    return g.check()
+def graphs(min_depth=1, max_depth=3):
+    """Layered graphs with sums and mults, spline/symbolic/both edges and inactive splines."""
+    return layered_graphs(min_depth, max_depth, funs=FUNS)
 
 
 def _identical(a: KanGraph, b: KanGraph) -> bool:
@@ -117,7 +86,7 @@ def test_expand_depth(g, data):
 @given(graphs(), st.sampled_from(["non-intrusive", "minimal", "all"]),
        st.floats(0, 1), st.integers(0, 10))
 def test_perturb(g, mode, mag, seed):
-    out = _pure(lambda h: perturb(h, mag, mode, seed), g)
+    out = _pure(lambda h: perturb(h, mag=mag, mode=mode, seed=seed), g)
     if mode == "non-intrusive":
         assert _same_function(out, g, _x(g))
     if mode == "all":
@@ -156,16 +125,17 @@ def test_attribute(g):
 @given(graphs(), st.floats(0, 0.5), st.sampled_from(["edge", "node", "input", "all", "topk"]))
 def test_prune(g, th, which):
     x = _x(g)
-    fns = {"edge": lambda h: prune_edge(h, th, x),
-           "node": lambda h: prune_node(h, th, x) if h.depth > 1 else prune_edge(h, th, x),
-           "input": lambda h: prune_input(h, th, x),
+    fns = {"edge": lambda h: prune_edge(h, x, threshold=th),
+           "node": lambda h: (prune_node(h, x, threshold=th) if h.depth > 1
+                              else prune_edge(h, x, threshold=th)),
+           "input": lambda h: prune_input(h, x, threshold=th),
            "topk": lambda h: prune_input(h, x=x, top_k=1),
            "all": lambda h: prune(h, x, th, th)}
     out = _pure(fns[which], g)
     assert set(out.input_names) <= set(g.input_names) and out.output_names == g.output_names
     # scores measured on the graph may be reused: the scored copy is a fresh object each time
     scored = attribute(g, x)
-    _pure(lambda h: prune_edge(h, th), scored)
+    _pure(lambda h: prune_edge(h, threshold=th), scored)
 
 
 @SETTINGS

@@ -55,20 +55,20 @@ def g3():
 def test_prune_edge_drops_low_scores_and_folds_their_mean(g3):
     x = _x(500, 3)
     before = g3.copy()
-    p = prune_edge(g3, 3e-2, x)
+    p = prune_edge(g3, x, threshold=3e-2)
     assert g3.same(before)  # input untouched
     assert p.edge(0, 2, 1) is None and p.edge(1, 2, 0) is None
     assert p.edge(0, 1, 1).same(g3.edge(0, 1, 1))
     err = np.abs(_y(p, x) - _y(g3, x)).max()
     assert err < 2e-3  # the 0.001*x3 term is all that is lost; the offsets 5 and 0.5 stay
-    plain = prune_edge(g3, 3e-2, x, fold_mean=False)
+    plain = prune_edge(g3, x, threshold=3e-2, fold_mean=False)
     assert np.abs(_y(plain, x) - _y(g3, x)).min() > 5.0  # pykan-style zeroing shifts the output
     assert not has_scores(p)  # scores describe the graph they were measured on
 
 
 def test_prune_node_removes_dead_hidden_nodes(g3):
     x = _x(500, 3)
-    p = prune_node(g3, 1e-2, x)
+    p = prune_node(g3, x, threshold=1e-2)
     assert p.width == [3, 2, 1] and p.input_names == ["a", "b", "c"]
     assert np.abs(_y(p, x) - _y(g3, x)).max() < 1e-5
     kept = prune_node(g3, active_neurons={1: [0, 2]})
@@ -78,7 +78,7 @@ def test_prune_node_removes_dead_hidden_nodes(g3):
 
 
 def test_prune_node_keeps_the_best_node_of_an_all_dead_layer(g3):
-    p = prune_node(g3, 100.0, _x(200, 3))
+    p = prune_node(g3, _x(200, 3), threshold=100.0)
     assert p.width == [3, 1, 1]
 
 
@@ -92,7 +92,7 @@ def test_prune_node_handles_mult_nodes():
     g.set_edge(1, 0, 0, _sym("x"))
     g.set_edge(1, 2, 0, _sym("x"))  # mult node 1 (subnodes 1, 2) leads nowhere
     x = _x(300, 2)
-    p = prune_node(g, 1e-2, x)
+    p = prune_node(g, x, threshold=1e-2)
     assert p.width == [2, [1, 1], 1] and p.mult_arity == 2
     assert np.abs(_y(p, x) - _y(g, x)).max() < 1e-12
     assert p.edge(0, 1, 1).same(g.edge(0, 1, 3))  # the surviving mult node's subnodes moved
@@ -100,7 +100,7 @@ def test_prune_node_handles_mult_nodes():
 
 def test_prune_input_threshold_topk_and_names(g3):
     x = _x(500, 3)
-    p = prune_input(g3, 1e-2, x)
+    p = prune_input(g3, x, threshold=1e-2)
     assert p.input_names == ["a", "b"] and p.width[0] == 2
     np.testing.assert_allclose(_y(p, x[:, :2]), _y(g3, x), atol=2e-3)
     t = prune_input(g3, x=x, top_k=1)
@@ -184,7 +184,7 @@ def test_remove_node_down_cuts_every_factor_of_a_mult_node():
 
 @pytest.mark.parametrize("call,err,match", [
     (lambda g, x: prune_edge(g), PassError, "needs attribution scores"),
-    (lambda g, x: prune_edge(g, -1.0, x), PassError, "threshold"),
+    (lambda g, x: prune_edge(g, x, threshold=-1.0), PassError, "threshold"),
     (lambda g, x: prune_node(g, active_neurons={2: [0]}), PassError, "hidden layer"),
     (lambda g, x: prune_node(g, active_neurons={1: []}), PassError, "empty"),
     (lambda g, x: prune_input(g, x=x, top_k=4), PassError, "top_k"),
@@ -233,7 +233,7 @@ def test_prune_input_finds_the_informative_few_of_100():
     fs = m.feature_score.numpy()
     assert np.all(np.diff(fs[:6]) < 0) and fs[20:].max() < 0.03
     names = m.input_names
-    kept = kanir.passes.prune.prune_input(m.graph, 0.04, data["train_input"]).input_names
+    kept = kanir.passes.prune.prune_input(m.graph, data["train_input"], threshold=0.04).input_names
     assert kept[:5] == names[:5] and len(kept) <= 7
     m.prune_input(top_k=5)
     assert m.input_names == names[:5]

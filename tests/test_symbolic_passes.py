@@ -11,6 +11,7 @@ import sympy
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import layered_graphs
 
 import kanir
 from kanir.backends.sympy import SymbolicExportError, to_sympy
@@ -284,31 +285,11 @@ def test_nan_upstream_gets_zero_weight():
 FUNS = ["x", "x^2", "x^3", "sin", "cos", "tanh", "exp", "gaussian", "arctan", "0"]
 
 
-@st.composite
-def symbolic_graphs(draw):
-    n_in = draw(st.integers(1, 3))
-    n_sum = draw(st.integers(0, 2))
-    arities = draw(st.lists(st.integers(2, 4), min_size=0 if n_sum else 1, max_size=2))
-    n_out = draw(st.integers(1, 2))
-    deep = draw(st.booleans())
-    width = [n_in, [n_sum, len(arities)], n_out] if deep else [n_in, n_out]
-    mult = [[], list(arities), []] if deep else 2
-    g = KanGraph.from_width(width, mult_arity=mult)
-    num = st.floats(-1.5, 1.5, allow_nan=False).map(lambda v: round(v, 3))
-    for l in range(g.depth):
-        lws = g.layer_widths()
-        for i in range(lws[l].n_nodes):
-            for j in range(lws[l + 1].n_subnodes):
-                if draw(st.integers(0, 4)) == 0:
-                    continue  # absent edge = zero function
-                fun = draw(st.sampled_from(FUNS))
-                g.set_edge(l, i, j, Activation.symbolic_fn(fun, draw(num), draw(num), draw(num),
-                                                           draw(num)))
-        for j in range(lws[l + 1].n_subnodes):
-            g.subnode(l + 1, j).update(scale=draw(num), bias=draw(num))
-        for i in range(lws[l + 1].n_nodes):
-            g.node(l + 1, i).update(scale=draw(num), bias=draw(num))
-    return g.check()
+def symbolic_graphs():
+    """Symbolic-only graphs of depth 1 or 2 (hidden layers may hold only products), constants
+    rounded to 3 decimals; one edge in five is absent."""
+    return layered_graphs(1, 2, kinds=("none",) + ("symbolic",) * 4, funs=FUNS, max_arity=4,
+                          hidden_sum_optional=True, rounded=True)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

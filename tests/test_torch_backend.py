@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
-from hypothesis import strategies as st
+from strategies import layered_graphs
 
-from kanir import Activation, KanGraph, SplinePart, SymbolicPart, lift, lower
+from kanir import Activation, KanGraph, SplinePart, lift, lower
 from kanir.errors import GraphError
 from kanir.model.init import init_module
 
@@ -16,39 +16,10 @@ FUNS = ["x", "x^2", "sin", "cos", "sigmoid", "tanh", "gaussian", "abs", "x^3", "
 # random products of exp overflow legitimately
 
 
-@st.composite
-def random_graphs(draw):
-    n_layers = draw(st.integers(1, 3))
-    widths = [draw(st.integers(1, 3))]
-    arities = [[]]
-    for l in range(n_layers):
-        last = l == n_layers - 1
-        n_sum = draw(st.integers(1, 3))
-        n_mult = draw(st.integers(0, 1 if last else 2))
-        widths.append([n_sum, n_mult] if n_mult else n_sum)
-        arities.append([draw(st.integers(2, 4)) for _ in range(n_mult)])
-    g = KanGraph.from_width(widths, mult_arity=arities, dtype="float64")
-    G, k = draw(st.integers(1, 6)), draw(st.integers(1, 3))
-    lws = g.layer_widths()
-    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
-    for l in range(n_layers):
-        grids = [np.sort(rng.uniform(-2, 2, G + 2 * k + 1)) for _ in range(lws[l].n_nodes)]
-        for i in range(lws[l].n_nodes):
-            for j in range(lws[l + 1].n_subnodes):
-                kind = draw(st.sampled_from(["none", "spline", "sym", "both", "inactive"]))
-                sp = sy = None
-                if kind in ("spline", "both", "inactive"):
-                    sp = SplinePart(grids[i], rng.normal(size=G + k), k, float(rng.normal()),
-                                    float(rng.normal()), "silu", kind != "inactive")
-                if kind in ("sym", "both", "inactive"):
-                    sy = SymbolicPart(draw(st.sampled_from(FUNS)), *rng.uniform(-1, 1, 4).tolist())
-                if sp or sy:
-                    g.set_edge(l, i, j, Activation(sp, sy))
-        for j in range(lws[l + 1].n_subnodes):
-            g.subnode(l + 1, j).update(scale=float(rng.uniform(0.5, 1.5)), bias=float(rng.normal()))
-        for i in range(lws[l + 1].n_nodes):
-            g.node(l + 1, i).update(scale=float(rng.uniform(0.5, 1.5)), bias=float(rng.normal()))
-    return g
+def random_graphs():
+    """Layered graphs with non-uniform knots, mults of arity up to 4 (also in the last layer)
+    and every edge kind, inactive splines included."""
+    return layered_graphs(funs=FUNS, max_arity=4, mult_in_output=True, uniform_knots=False)
 
 
 @settings(max_examples=60, deadline=None)

@@ -1,4 +1,5 @@
-"""The ``kanir`` command line: ``compile``, ``formula``, ``show`` (and ``tree`` when present).
+"""The ``kanir`` command line: ``compile``, ``formula``, ``show``, ``export``, ``opt`` (and
+``tree`` when present).
 
 Exit status: 0 on success, 2 on bad input (one line ``kanir CMD: error: ...`` on stderr, without
 a traceback), 1 when a compiled KAN fails its own numeric self-check, 141 (128 + SIGPIPE) without
@@ -83,10 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--curves", metavar="DIR",
                    help="draw spline edges as small plots, written into the folder DIR")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    s.add_argument("--ir", action="store_true",
+                   help="print the whole graph as kanir IR text (docs/ir_text.md)")
     s.set_defaults(run=run_show)
 
     _add_tree(sub)
     importlib.import_module("kanir.cli.export").add_parser(sub)
+    importlib.import_module("kanir.cli.plot").add_parser(sub)
+    importlib.import_module("kanir.cli.opt").add_parser(sub)
     return p
 
 
@@ -371,6 +376,11 @@ def run_formula(args) -> int:
 
 def run_show(args) -> int:
     graph = _load(args.model)
+    if args.ir:
+        if args.diagram or args.curves or args.json:
+            raise UsageError("--ir prints the IR text alone; drop --diagram, --curves and --json")
+        sys.stdout.write(graph.to_text())
+        return 0
     report = _describe(graph) if graph.level == "layered" else _describe_expression(graph)
     if args.diagram:
         _draw(graph, args.diagram, args.curves)

@@ -254,6 +254,12 @@ class KanGraph:
                          f"edges {sum(kinds.values())}/{total} ({desc})")
         return "\n".join(lines)
 
+    def to_text(self) -> str:
+        """The graph as kanir IR text; ``kanir.parse_ir`` reads it back exactly."""
+        from kanir.ir.text import to_text
+
+        return to_text(self)
+
     def __repr__(self) -> str:
         if self.level != "layered":
             return self.summary()

@@ -300,6 +300,27 @@ def _build_default() -> None:
 
 _build_default()
 
+#: The residual ("base") functions a spline edge may use, by the name models store, mapped to
+#: their library entries: the torch backend and the sympy backend read both forms from here.
+BASE_FUNCTION_ENTRIES: dict[str, str] = {
+    "silu": "silu", "identity": "x", "zero": "0", "tanh": "tanh", "gelu": "gelu",
+}
+
+#: base function name -> its SymbolicFunction (torch form, sympy form)
+BASE_FUNCTIONS: dict[str, SymbolicFunction] = {
+    name: LIBRARY[entry] for name, entry in BASE_FUNCTION_ENTRIES.items()
+}
+
+
+def base_function(name: str) -> SymbolicFunction:
+    """The library entry of base function ``name``; LibraryError names the known ones."""
+    try:
+        return BASE_FUNCTIONS[name]
+    except (KeyError, TypeError):
+        raise LibraryError(f"unknown base function {name!r}; choose one of "
+                           f"{sorted(BASE_FUNCTIONS)}") from None
+
+
 #: pykan's default auto_symbolic library (the names its SYMBOLIC_LIB lists).
 DEFAULT_FIT_LIB: tuple[str, ...] = (
     "x", "x^2", "x^3", "x^4", "x^5", "1/x", "1/x^2", "1/x^3", "1/x^4", "1/x^5", "sqrt", "x^1.5",

@@ -1,11 +1,11 @@
 """pykan's activations after a forward pass: ``model(x)`` remembers x, and ``model.acts``,
 ``spline_preacts``, ``spline_postacts``, ``acts_scale`` ... are computed from it on first access.
 
-The per-edge values come from the one IR evaluator (``kanir.passes._eval.evaluate``, float64),
-never from the training forward, so ``fit`` and ``model(x)`` pay nothing for them. The result is
-cached until the input, the parameters (in-place updates included) or the module change.
-Layouts are pykan's: per-edge tensors are (batch, n_subnodes, n_inputs), indexed ``[:, j, i]``
-for edge (l, i, j).
+The per-edge values come from the one IR evaluator (``kanir.backends.torch_eval``, run in
+float64 by ``kanir.passes._eval.evaluate``), never from the training forward, so ``fit`` and
+``model(x)`` pay nothing for them. The result is cached until the input, the parameters
+(in-place updates included) or the module change. Layouts are pykan's: per-edge tensors are
+(batch, n_subnodes, n_inputs), indexed ``[:, j, i]`` for edge (l, i, j).
 """
 
 from __future__ import annotations

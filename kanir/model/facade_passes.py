@@ -1,7 +1,8 @@
 """KAN facade methods for the graph passes: expansion and perturbation, modules, auxiliary
 inputs, attribution, pruning, auto_swap, and versions (the paper's Trick C).
 
-Each method lifts the model to a KanGraph, runs a pure pass from :mod:`kanir.passes`, and puts
+Each method lifts the model to a KanGraph, runs a registered pass from :mod:`kanir.passes`
+through the pass manager (:mod:`kanir.passes.manager`, which checks the result once), and puts
 the result back into *this* model, then returns ``self`` (so ``model.prune()`` and
 ``model = model.prune()`` both work, and chains like ``model.expand_width(1, 2).perturb()``
 read naturally). The only methods that return something else are those whose result is data:
@@ -24,11 +25,8 @@ from kanir.errors import DataError, KanirError
 from kanir.model.versions import VersionInfo, VersionStore, parse_label
 from kanir.passes import attribution as _attr
 from kanir.passes import augment as _aug
-from kanir.passes import expand as _exp
-from kanir.passes import modules as _mod
-from kanir.passes import prune as _prune
-from kanir.passes import swap as _swap
 from kanir.passes._common import is_zero_function as _is_zero
+from kanir.passes.manager import PassManager, PassRecord, PassSpec, run_pass
 
 
 class PassMethods:
@@ -68,6 +66,20 @@ class PassMethods:
             self._scored = None
         return self
 
+    def _run_pass(self, name: str, op: str, log_history: bool = True, info=None, x=None,
+                  graph=None, **options) -> PassRecord:
+        """Run registered pass ``name`` on this model (or on ``graph``, its lift when the
+        caller already has it) through the pass manager and commit its result as version
+        ``op`` (``info``: a dict, or a function of the pass record giving one); returns the
+        pass record."""
+        def commit(rec: PassRecord) -> None:
+            extra = info(rec) if callable(info) else (info or {})
+            self._commit_graph(rec.graph, op, log_history, **extra)
+
+        pm = PassManager([PassSpec(name, options)], x=x, on_version=commit)
+        pm.run(self.graph if graph is None else graph)
+        return pm.records[-1]
+
     def _data(self, x, what: str) -> torch.Tensor:
         """x, else the inputs seen last (the latest forward, or fit's training inputs)."""
         if x is None:
@@ -83,16 +95,18 @@ class PassMethods:
                      mult_arity: int = 2, log_history: bool = True):
         """Add nodes to hidden layer ``layer_id`` (sum nodes, or mult nodes of ``mult_arity``)
         keeping the function, trained splines included; returns self."""
-        g = _exp.expand_width(self.graph, layer_id, n_added_nodes, "sum" if sum_bool else "mult",
-                              mult_arity)
-        return self._commit_graph(g, "expand_width", log_history, layer=layer_id,
-                                  n=n_added_nodes, kind="sum" if sum_bool else "mult")
+        kind = "sum" if sum_bool else "mult"
+        self._run_pass("expand-width", "expand_width", log_history,
+                       dict(layer=layer_id, n=n_added_nodes, kind=kind), layer=layer_id,
+                       n=n_added_nodes, kind=kind, arity=mult_arity)
+        return self
 
     def expand_depth(self, layer_id: int | None = None, log_history: bool = True):
         """Insert an identity layer after node layer ``layer_id`` (default: after the outputs);
         the function is unchanged; returns self."""
-        return self._commit_graph(_exp.expand_depth(self.graph, layer_id), "expand_depth",
-                                  log_history, layer=layer_id)
+        self._run_pass("expand-depth", "expand_depth", log_history, dict(layer=layer_id),
+                       layer=layer_id)
+        return self
 
     def perturb(self, mag: float = 1.0, mode: str = "non-intrusive", seed: int = 0,
                 log_history: bool = True):
@@ -101,16 +115,18 @@ class PassMethods:
         edge, as pykan's: 1.0 (the default) gives the new parts the size ``KAN()`` gives its
         edges. Returns self."""
         x = self.cache_x if mode == "non-intrusive" else None
-        return self._commit_graph(_exp.perturb(self.graph, mag, mode, seed, x), "perturb",
-                                  log_history, mode=mode, mag=mag)
+        self._run_pass("perturb", "perturb", log_history, dict(mode=mode, mag=mag), x=x, mag=mag,
+                       mode=mode, seed=seed)
+        return self
 
     # ------------------------------------------------------------------ structure from knowledge
     def module(self, start_layer: int, chain: str, log_history: bool = True):
         """pykan's ``module(start_layer, chain)``: cut the module described by ``chain`` (e.g.
         ``"[0,1]->[0,1]->[0,1]->[0]"``) off from the rest; the cut edges stay zero through
         training. Returns self. (The torch module itself is ``model.net``.)"""
-        return self._commit_graph(_mod.module(self.graph, start_layer, chain), "module",
-                                  log_history, start_layer=start_layer, chain=chain)
+        self._run_pass("module", "module", log_history, dict(start_layer=start_layer, chain=chain),
+                       start_layer=start_layer, spec=chain)
+        return self
 
     def augment_input(self, original_variables, auxiliary_variables, dataset: dict) -> dict:
         """Add inputs defined by formulas of the original ones and return the dataset with
@@ -125,7 +141,8 @@ class PassMethods:
         lo, hi = vals.min(axis=0), vals.max(axis=0)
         pad = np.where(hi - lo > 1e-12 * (1 + np.abs(hi)), 0.0, 0.5)
         ranges = np.stack([lo - pad, hi + pad], axis=1)
-        g = _aug.augment_input(self.graph, original_variables, auxiliary_variables, ranges)
+        g = run_pass("augment-input", self.graph, original_variables=original_variables,
+                     auxiliary_variables=auxiliary_variables, ranges=ranges)
         new = _aug.augment_dataset(dataset, original_variables, auxiliary_variables)
         self.set_graph(g)
         self.cache_x = torch.as_tensor(new["train_input"]).to(self.device, self.dtype)
@@ -151,7 +168,9 @@ class PassMethods:
                 raise KanirError("attribute: i and out_score belong to the per-neuron mode; give "
                                  "the layer too, e.g. attribute(1, 0)")
             data = self._data(x, "attribute")
-            g = _attr.attribute(self.graph, data, output)
+            # an annotation (structure untouched): no contract check, as before
+            pm = PassManager([PassSpec("attribute", {"output": output})], x=data, verify=False)
+            g = pm.run(self.graph)
             # scores on the implicit data follow it (as pykan's, recomputed after a new forward)
             self._scored = (g, _attr.score_arrays(g))
             self._scored_key = self._state_key(data) if x is None and output is None else None
@@ -162,8 +181,8 @@ class PassMethods:
         if output is not None:
             raise KanirError("attribute: output= applies to the whole-model scores, not to "
                              "attribute(l, i)")
-        score = _attr.neuron_attribution(self.graph, self._data(x, "attribute"), l,
-                                         None if out_score is None else _numpy(out_score))
+        score = run_pass("neuron-attribution", self.graph, self._data(x, "attribute"), l=l,
+                         out_score=None if out_score is None else _numpy(out_score))
         scores = self._tensor(score)
         if i is None:
             return scores
@@ -214,8 +233,9 @@ class PassMethods:
               x=None):
         """Remove hidden nodes scoring at most ``node_th``, then edges scoring at most
         ``edge_th`` (scores on ``x``, default the last training inputs); returns self."""
-        g = _prune.prune(self.graph, self._data(x, "prune"), node_th, edge_th)
-        return self._commit_graph(g, "prune", log_history, node_th=node_th, edge_th=edge_th)
+        self._run_pass("prune", "prune", log_history, dict(node_th=node_th, edge_th=edge_th),
+                       x=self._data(x, "prune"), node_th=node_th, edge_th=edge_th)
+        return self
 
     def prune_node(self, threshold: float = 1e-2, mode: str = "auto", active_neurons_id=None,
                    log_history: bool = True, *, x=None):
@@ -231,13 +251,15 @@ class PassMethods:
             raise KanirError("prune_node(mode='manual') needs active_neurons_id")
         keep = active_neurons_id if mode == "manual" else None
         xs = None if keep is not None and x is None else self._data(x, "prune_node")
-        g = _prune.prune_node(self.graph, threshold, xs, keep)
-        return self._commit_graph(g, "prune_node", log_history, threshold=threshold, mode=mode)
+        self._run_pass("prune-node", "prune_node", log_history, dict(threshold=threshold,
+                       mode=mode), x=xs, threshold=threshold, active_neurons=keep)
+        return self
 
     def prune_edge(self, threshold: float = 3e-2, log_history: bool = True, *, x=None):
         """Remove edges scoring at most ``threshold``; returns self."""
-        g = _prune.prune_edge(self.graph, threshold, self._data(x, "prune_edge"))
-        return self._commit_graph(g, "prune_edge", log_history, threshold=threshold)
+        self._run_pass("prune-edge", "prune_edge", log_history, dict(threshold=threshold),
+                       x=self._data(x, "prune_edge"), threshold=threshold)
+        return self
 
     def prune_input(self, threshold: float = 1e-2, active_inputs=None, log_history: bool = True,
                     *, top_k: int | None = None, x=None):
@@ -248,10 +270,11 @@ class PassMethods:
         Returns self."""
         before = self.input_names
         xs = self._data(x, "prune_input") if active_inputs is None else None
-        g = _prune.prune_input(self.graph, threshold, xs, top_k, active_inputs)
-        self._commit_graph(g, "prune_input", log_history, kept=g.input_names)
+        rec = self._run_pass("prune-input", "prune_input", log_history,
+                             lambda r: dict(kept=r.graph.input_names), x=xs, threshold=threshold,
+                             top_k=top_k, active_inputs=active_inputs)
         if self.cache_x is not None and self.cache_x.shape[1] == len(before):
-            cols = [before.index(n) for n in g.input_names]
+            cols = [before.index(n) for n in rec.graph.input_names]
             self.cache_x = self.cache_x[:, cols]
         return self
 
@@ -260,15 +283,17 @@ class PassMethods:
         """Switch off the spline of edge (l, i, j), as pykan's mask does: a symbolic part stays
         (``keep_symbolic=False`` removes the whole edge); an edge with nothing else becomes zero
         and stays zero through training. Returns self."""
-        g = _prune.remove_edge(self.graph, l, i, j, keep_symbolic=keep_symbolic)
-        return self._commit_graph(g, "remove_edge", log_history, edge=[l, i, j])
+        self._run_pass("remove-edge", "remove_edge", log_history, dict(edge=[l, i, j]), l=l, i=i,
+                       j=j, keep_symbolic=keep_symbolic)
+        return self
 
     def remove_node(self, l: int, i: int, mode: str = "all", log_history: bool = True):
         """Cut node (l, i) off as pykan does: the node stays (indices do not shift), the edges
         out of it (``mode='up'``), into it (``'down'``) or both (``'all'``) become zero. To
         delete nodes use ``prune_node(active_neurons_id=...)``. Returns self."""
-        g = _prune.remove_node(self.graph, l, i, mode)
-        return self._commit_graph(g, "remove_node", log_history, node=[l, i], mode=mode)
+        self._run_pass("remove-node", "remove_node", log_history, dict(node=[l, i], mode=mode),
+                       l=l, i=i, mode=mode)
+        return self
 
     @property
     def n_edge(self) -> int:
@@ -281,8 +306,8 @@ class PassMethods:
     def auto_swap(self, x=None, log_history: bool = True):
         """Reorder hidden nodes to minimise the connection cost (edge score x distance); the
         function is unchanged; returns self."""
-        g = _swap.auto_swap(self.graph, self._data(x, "auto_swap"))
-        return self._commit_graph(g, "auto_swap", log_history)
+        self._run_pass("auto-swap", "auto_swap", log_history, x=self._data(x, "auto_swap"))
+        return self
 
     def swap(self, l: int, i1: int, i2: int, log_history: bool = True):
         """Exchange nodes i1 and i2 of hidden layer ``l`` (pykan's ``swap``), with their edges
@@ -297,12 +322,13 @@ class PassMethods:
                                  f"got {v!r}")
         perm = list(range(n))
         perm[i1], perm[i2] = perm[i2], perm[i1]
-        g = _swap.permute_layer(self.graph, l, perm)
-        return self._commit_graph(g, "swap", log_history, layer=l, nodes=[i1, i2])
+        self._run_pass("permute-layer", "swap", log_history, dict(layer=l, nodes=[i1, i2]), l=l,
+                       perm=perm)
+        return self
 
     def connection_cost(self, x=None) -> float:
         """Sum of edge score x |position distance| for the current layout."""
-        return _swap.connection_cost(self.graph, self._data(x, "connection_cost"))
+        return run_pass("connection-cost", self.graph, self._data(x, "connection_cost"))
 
     # ------------------------------------------------------------------ versions
     def track_versions(self, folder=None, enabled: bool = True, resume: bool = False):

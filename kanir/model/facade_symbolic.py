@@ -153,8 +153,6 @@ class SymbolicMethods:
         inputs) and snapped to simple values where the fit allows (``snap``); else (1, 0, 1, 0),
         or with ``random`` uniform in [-1, 1) (seeded by ``seed``). ``model.last_fix`` holds the
         whole fit (parameters, exact values, R²)."""
-        from kanir.passes import symbolic as _sym
-
         if fit_params is not None and bool(fit_params) != bool(fit_params_bool):
             if fit_params_bool is not True:
                 raise KanirError("fix_symbolic: give fit_params_bool (pykan's name) or "
@@ -167,28 +165,27 @@ class SymbolicMethods:
             params = (torch.rand(4, generator=gen, dtype=torch.float64) * 2 - 1).tolist()
         need = params is None and fit_params_bool
         xs = self._sym_x(x, "fix_symbolic") if need else None
-        g, fit = _sym.fix_symbolic(self.graph, l, i, j, fun_name, params, x=xs,
-                                   fit_params=bool(fit_params_bool), a_range=a_range,
-                                   b_range=b_range, snap=snap)
+        rec = self._run_pass("fix-symbolic", "fix_symbolic", log_history,
+                             lambda r: dict(edge=[l, i, j], fun=r.info.fun), x=xs, l=l, i=i, j=j,
+                             fun=fun_name, params=params, fit_params=bool(fit_params_bool),
+                             a_range=a_range, b_range=b_range, snap=snap)
+        fit = rec.info
         self.last_fix: EdgeFit = fit
         if verbose:
             print(f"edge ({l},{i},{j}) {fit.describe()}")
-        self._commit_graph(g, "fix_symbolic", log_history, edge=[l, i, j], fun=fit.fun)
         return float(fit.r2) if need else None
 
     def unfix_symbolic(self, l: int, i: int, j: int, log_history: bool = True):
         """Restore edge (l, i, j) to its spline; returns self."""
-        from kanir.passes import symbolic as _sym
-
-        return self._commit_graph(_sym.unfix_symbolic(self.graph, l, i, j), "unfix_symbolic",
-                                  log_history, edge=[l, i, j])
+        self._run_pass("unfix-symbolic", "unfix_symbolic", log_history, dict(edge=[l, i, j]),
+                       l=l, i=i, j=j)
+        return self
 
     def unfix(self, log_history: bool = True):
         """Restore every fixed edge that kept its spline (pykan: ``unfix_symbolic_all``);
         edges built symbolic, with no spline, stay. Returns self."""
-        from kanir.passes import symbolic as _sym
-
-        return self._commit_graph(_sym.unfix(self.graph), "unfix", log_history)
+        self._run_pass("unfix", "unfix", log_history)
+        return self
 
     def unfix_symbolic_all(self, log_history: bool = True):
         """pykan's name for :meth:`unfix`; returns self."""
@@ -209,21 +206,20 @@ class SymbolicMethods:
         outputs before the change): a :class:`~kanir.symbolic.guard.SymbolicCollapseWarning`
         (also in ``report.warnings``) says when an output lost every input (all its edges became
         constants) or the fit got much worse; ``model.rewind`` undoes the change."""
-        from kanir.passes import symbolic as _sym
-
         xs = self._sym_x(x, "auto_symbolic")
         before_graph, before_label = self.graph, self.version
-        g, report = _sym.auto_symbolic(before_graph, xs, lib, a_range=a_range, b_range=b_range,
-                                       r2_threshold=r2_threshold, weight_simple=weight_simple,
-                                       snap=snap, drop_constant=drop_constant)
-        self.symbolic_report = report
         labels, _ = self._targets(xs, x, y)
         rows = slice(None)
         if xs.shape[0] > GUARD_SAMPLES:
             rows = torch.linspace(0, xs.shape[0] - 1, GUARD_SAMPLES).round().long()
         before = self._outputs(xs[rows])
-        self._commit_graph(g, "auto_symbolic", log_history, fixed=len(report.fixed),
-                        kept=len(report.kept))
+        rec = self._run_pass("auto-symbolic", "auto_symbolic", log_history,
+                             lambda r: dict(fixed=len(r.info.fixed), kept=len(r.info.kept)),
+                             x=xs, graph=before_graph, lib=lib, a_range=a_range,
+                             b_range=b_range, r2_threshold=r2_threshold,
+                             weight_simple=weight_simple, snap=snap, drop_constant=drop_constant)
+        g, report = rec.graph, rec.info
+        self.symbolic_report = report
         after = self._outputs(xs[rows])
         report.warnings = self._collapse_notes(before_graph, g, before, after,
                                                None if labels is None else labels[rows],

@@ -23,6 +23,7 @@ from kanir.errors import DataError
 from kanir.ir.graph import KanGraph
 from kanir.ir.io import load_graph, save_graph
 from kanir.model.facade_passes import PassMethods
+from kanir.model.facade_plot import PlotMethods
 from kanir.model.facade_pykan import PykanMethods
 from kanir.model.facade_symbolic import SymbolicMethods
 from kanir.model.init import check_init_args, init_module, set_trainable
@@ -34,7 +35,7 @@ def _default_device():
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
+class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
     """A Kolmogorov-Arnold Network (MultKAN): ``KAN(width=[2, 5, 1], grid=5, k=3, seed=0)``.
 
     pykan's arguments, in pykan's order and with its meaning: ``width`` as pykan writes it
@@ -193,7 +194,7 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
             singularity_avoiding: bool = False, y_th: float = 1000.0,
             reg_metric: str = "edge_forward_spline_n", display_metrics=None, *,
             grid_eps: float | None = None, progress: bool = True, seed: int = 0,
-            test_loader=None, grid_samples: int = GRID_SAMPLES) -> dict:
+            test_loader=None, grid_samples: int = GRID_SAMPLES, objective=None) -> dict:
         """Train in place with pykan's semantics and arguments (in pykan's order); returns the
         history, whose ``train_loss``/``test_loss`` are RMSEs as in pykan (see
         :func:`kanir.train.training.fit` for every key and argument).
@@ -203,6 +204,11 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
         the model's (``KAN(grid_eps=...)``, pykan's 0.02). ``save_fig=True`` is refused (kanir
         writes no per-step figures; call ``model.plot(path)`` between shorter fits);
         ``in_vars``, ``out_vars``, ``beta``, ``save_fig_freq`` and ``img_folder`` only serve it.
+
+        ``objective(model, x, y) -> scalar tensor`` trains on any loss of this model on a batch
+        instead of the data loss, e.g. a physics objective through ``kanir.jacobian(model, x,
+        create_graph=True)``; the dataset's labels are then optional (see
+        :func:`kanir.train.training.fit`; built-in objectives in kanir.science.objectives).
 
         ``dataset`` may also be a re-iterable of (x, y) batches (a torch DataLoader) with
         ``test_loader``; grid updates and a later ``refine`` then use a reservoir sample of
@@ -219,7 +225,7 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
             grid_eps=self.grid_eps if grid_eps is None else grid_eps, progress=progress,
             seed=seed, reg_metric=reg_metric, display_metrics=display_metrics,
             save_fig=save_fig, save_fig_freq=save_fig_freq, test_loader=test_loader,
-            grid_samples=grid_samples)
+            grid_samples=grid_samples, objective=objective, model=self)
         self.cache_x = samples
         labels = dataset.get("train_label") if isinstance(dataset, dict) else None
         if isinstance(labels, torch.Tensor) and labels.is_floating_point() \
@@ -282,63 +288,6 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
             x = x if x is not None else self._uniform_samples(1000)
         kw.setdefault("variables", self.input_names)
         return _tree(self, x, **kw)
-
-    def plot(self, path=None, folder=None, beta: float = 3, metric: str = "backward",
-             scale=0.5, tick=False, sample=False, in_vars=None, out_vars=None, title=None,
-             varscale=1.0, x=None, **kw):
-        """The model as a graphviz diagram (kanir.to_dot, whose keywords ``kw`` takes); written
-        to ``path`` when given. Returns the ``graphviz.Digraph``.
-
-        pykan's arguments mean what they mean there: edges fade as ``tanh(beta * score)`` with
-        the score by ``metric`` ('backward': attribution, 'forward_u', 'forward_n'), measured on
-        ``x``, else the model's attribution scores, else its cached training inputs (without
-        data nothing fades); ``in_vars`` / ``out_vars`` label the inputs / outputs; ``title``;
-        ``folder``: write the diagram there as kan.svg (kan.dot without Graphviz) and any
-        ``curves=True`` images beside it. A ``path`` without a suffix is taken as that folder
-        (pykan's first argument). ``scale``, ``tick``, ``sample``, ``varscale`` size pykan's
-        matplotlib figure and are ignored here, with a warning.
-        """
-        import shutil
-        import warnings
-        from pathlib import Path
-
-        from kanir.backends.graphviz import METRICS, edge_scores
-        from kanir.backends.graphviz import plot as _plot
-
-        pykan_figure = {"scale": (scale, 0.5), "tick": (tick, False), "sample": (sample, False),
-                        "varscale": (varscale, 1.0)}
-        ignored = [k for k, (v, default) in pykan_figure.items() if v != default]
-        if ignored:
-            warnings.warn(f"plot: {', '.join(ignored)} set the size of pykan's matplotlib "
-                          f"figure and are ignored by kanir's graphviz diagram", stacklevel=2)
-        if path is not None and folder is None and not Path(path).suffix:
-            path, folder = None, path  # pykan's plot(folder)
-        if folder is not None:
-            folder = Path(folder)
-            folder.mkdir(parents=True, exist_ok=True)
-            if path is None:
-                path = folder / ("kan.svg" if shutil.which("dot") else "kan.dot")
-            if kw.get("curves"):
-                kw.setdefault("curve_dir", folder)
-        graph = self.graph
-        if "scores" not in kw:
-            if x is None and metric == "backward" and self._scored is not None:
-                kw["scores"] = edge_scores(self._scored[0])  # the model's attribution scores
-            elif x is not None or self._plot_data() is not None:
-                data = x if x is not None else self._plot_data()
-                kw["scores"] = edge_scores(graph, data, metric)
-            elif metric not in METRICS:
-                edge_scores(graph, None, metric)  # the error naming pykan's metrics
-        return _plot(graph, path, beta=beta, title=title, input_labels=in_vars,
-                     output_labels=out_vars, **kw)
-
-    def _plot_data(self):
-        """Samples to measure edge importance on: pykan's cache_data when a forward pass left
-        one, else the last training inputs; None without data."""
-        cached = getattr(self, "cache_data", None)
-        if isinstance(cached, torch.Tensor):
-            return cached
-        return self.cache_x
 
     # ------------------------------------------------------------------ files
     def save(self, path) -> None:

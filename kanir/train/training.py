@@ -52,15 +52,24 @@ def as_tensor(x, name: str, dtype: torch.dtype, device, n_cols: int | None = Non
     return x.to(device=device, dtype=dtype)
 
 
-def check_dataset(dataset: dict, module: KANModule) -> dict:
-    """Validated copy of a pykan-style dataset dict on the module's device and dtype."""
+def check_dataset(dataset: dict, module: KANModule, labels_optional: bool = False) -> dict:
+    """Validated copy of a pykan-style dataset dict on the module's device and dtype
+    (``labels_optional``: an objective's dataset may leave out both labels; they are None)."""
     if not isinstance(dataset, dict):
         raise DataError("dataset must be a dict with train_input, train_label, test_input, test_label")
     module.check_dtype()
-    missing = [k for k in ("train_input", "train_label") if dataset.get(k) is None]
+    if labels_optional and dataset.get("train_label") is None \
+            and dataset.get("test_label") is None:
+        dataset = {**dataset, "train_label": None, "test_label": None}
+        no_labels = True
+    else:
+        no_labels = False
+    needed = ("train_input",) if no_labels else ("train_input", "train_label")
+    missing = [k for k in needed if dataset.get(k) is None]
     if missing:
         raise DataError(f"dataset lacks {missing}; create one with kanir.create_dataset")
-    missing = [k for k in ("test_input", "test_label") if dataset.get(k) is None]
+    needed = ("test_input",) if no_labels else ("test_input", "test_label")
+    missing = [k for k in needed if dataset.get(k) is None]
     if missing:
         raise DataError(f"dataset lacks {missing}: as in pykan, fit and evaluate report test "
                         "metrics and need a test split (kanir.create_dataset_from_data(x, y) "
@@ -69,7 +78,13 @@ def check_dataset(dataset: dict, module: KANModule) -> dict:
     for split in ("train", "test"):
         xi, yi = dataset[f"{split}_input"], dataset[f"{split}_label"]
         x = as_tensor(xi, f"dataset['{split}_input']", module.dtype, module.device, module.n_in)
-        y = as_tensor(yi, f"dataset['{split}_label']", module.dtype, module.device, module.n_out)
+        if no_labels:
+            if x.shape[0] == 0:
+                raise DataError(f"dataset['{split}_input'] is empty")
+            out[f"{split}_input"], out[f"{split}_label"] = x, None
+            continue
+        y = as_tensor(yi, f"dataset['{split}_label']", module.dtype, module.device,
+                      None if labels_optional else module.n_out)
         if x.shape[0] != y.shape[0]:
             raise DataError(f"dataset['{split}_input'] has {x.shape[0]} rows but "
                             f"dataset['{split}_label'] has {y.shape[0]}")
@@ -274,9 +289,18 @@ def fit(module: KANModule, dataset, opt: str = "LBFGS", steps: int = 100, log: i
         singularity_avoiding: bool = False, y_th: float = 1000.0, grid_eps: float = 0.02,
         progress: bool = True, seed: int = 0, reg_metric: str = "edge_forward_spline_n",
         display_metrics: Sequence[str] | None = None, save_fig: bool = False,
-        save_fig_freq: int = 1, test_loader=None, grid_samples: int = GRID_SAMPLES) -> dict:
+        save_fig_freq: int = 1, test_loader=None, grid_samples: int = GRID_SAMPLES,
+        objective: Callable | None = None, model=None) -> dict:
     """Train ``module`` in place with pykan's semantics; return the history (lists of floats, one
     entry per step).
+
+    ``objective(model, x, y) -> scalar tensor`` replaces the data loss (``loss_fn``): the loss
+    of a batch of inputs ``x`` with its labels ``y`` (None when the dataset has no labels); it
+    may differentiate the model with respect to ``x`` to any order (``kanir.jacobian(model, x,
+    create_graph=True)``), and receives ``model`` (default: ``module``; ``KAN.fit`` passes the
+    KAN). The regulariser, batches, grid updates, the NaN guard and the history work as with a
+    data loss; the history also holds ``train_objective``/``test_objective`` (the objective
+    itself), and ``train_rmse``/``test_rmse`` only when labels of the outputs' shape exist.
 
     History: ``train_loss``/``test_loss`` the square root of ``loss_fn`` on the training set and
     on the test split after the step (pykan's names; RMSE with the default MSE loss), ``train_rmse``/
@@ -309,7 +333,7 @@ def fit(module: KANModule, dataset, opt: str = "LBFGS", steps: int = 100, log: i
                             start_grid_update_step, stop_grid_update_step, batch, metrics,
                             singularity_avoiding, y_th, grid_eps, progress, seed, reg_metric,
                             display_metrics, save_fig, save_fig_freq, test_loader,
-                            grid_samples)[0]
+                            grid_samples, objective, model)[0]
 
 
 def fit_with_samples(module: KANModule, dataset, opt, steps, log, lamb, lamb_l1, lamb_entropy,
@@ -317,7 +341,8 @@ def fit_with_samples(module: KANModule, dataset, opt, steps, log, lamb, lamb_l1,
                      start_grid_update_step, stop_grid_update_step, batch, metrics,
                      singularity_avoiding, y_th, grid_eps, progress, seed, reg_metric,
                      display_metrics, save_fig, save_fig_freq, test_loader=None,
-                     grid_samples: int = GRID_SAMPLES) -> tuple[dict, torch.Tensor]:
+                     grid_samples: int = GRID_SAMPLES, objective: Callable | None = None,
+                     model=None) -> tuple[dict, torch.Tensor]:
     """:func:`fit`, also returning training inputs for later grid work: the training inputs of
     a dataset dict, or the reservoir sample of a stream."""
     from kanir.train import distributed
@@ -328,6 +353,18 @@ def fit_with_samples(module: KANModule, dataset, opt, steps, log, lamb, lamb_l1,
                           singularity_avoiding, y_th, grid_eps, progress, seed, reg_metric,
                           display_metrics, save_fig, save_fig_freq)
     opts["grid_samples"] = as_int(grid_samples, "grid_samples", 1)
+    if objective is not None:
+        if not callable(objective):
+            raise ArgumentError(f"objective must be a function (model, x, y) -> scalar tensor, "
+                                f"got {objective!r}")
+        if loss_fn is not None:
+            raise ArgumentError("give either loss_fn (pred, label) or objective (model, x, y), "
+                                "not both: the objective is the whole loss")
+        if not isinstance(dataset, dict):
+            raise ArgumentError("an objective trains on a dataset dict (train_input, "
+                                "test_input, labels optional), not on a stream of batches")
+    opts["objective"] = objective
+    opts["model"] = module if model is None else model
     normalized = opts["reg_metric"] == "edge_forward_spline_n"
     if opts["lamb"] > 0 and not normalized and any(bool((layer.mask_sym != 0).any())
                                                    for layer in module.layers):
@@ -379,6 +416,7 @@ class _Step:
     def __init__(self, module, optimizer, params, opts, loss_fn, comm):
         self.module, self.optimizer, self.params, self.comm = module, optimizer, params, comm
         self.loss_fn = loss_fn
+        self.objective, self.model = opts.get("objective"), opts.get("model")
         self.lamb = opts["lamb"]
         self.use_reg = self.lamb > 0
         self.reg_args = (opts["lamb_l1"], opts["lamb_entropy"], opts["lamb_coef"],
@@ -394,9 +432,14 @@ class _Step:
 
         def closure():
             optimizer.zero_grad()
-            pred, inputs = forward_collect(module, xb, first, edge_std=use_reg, comm=comm,
-                                           n_total=n_total)
-            loss = loss_fn(pred, yb)
+            if self.objective is not None:
+                loss = _objective_value(self.objective, self.model, xb, yb)
+                pred, inputs = (forward_collect(module, xb, first, edge_std=True, comm=comm,
+                                                n_total=n_total) if use_reg else (None, None))
+            else:
+                pred, inputs = forward_collect(module, xb, first, edge_std=use_reg, comm=comm,
+                                               n_total=n_total)
+                loss = loss_fn(pred, yb)
             if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
                 raise ArgumentError(f"loss_fn must return a scalar tensor, got "
                                     f"{type(loss).__name__} {getattr(loss, 'shape', '')}")
@@ -414,8 +457,8 @@ class _Step:
             if comm is not None:
                 comm.reduce_grads(self.params)
             state["loss"], state["reg"] = loss.detach(), reg.detach() if use_reg else None
-            if loss_fn is not _mse:  # this rank's batch MSE, for a stream's train_rmse
-                state["mse"] = _mse(pred.detach(), yb)
+            if loss_fn is not _mse and pred is not None and yb is not None:
+                state["mse"] = _mse(pred.detach(), yb)  # this rank's batch MSE, for streams
             return obj
 
         return closure
@@ -447,10 +490,16 @@ def _grid_due(opts: dict, step: int) -> bool:
 def _fit_dict(module, dataset, opts, optimizer, params, hist, comm) -> torch.Tensor:
     """fit on a dataset dict (one process, or this rank's shard)."""
     steps, log, batch, metrics = (opts[k] for k in ("steps", "log", "batch", "metrics"))
-    data = check_dataset(dataset, module)
+    objective = opts.get("objective")
+    data = check_dataset(dataset, module, labels_optional=objective is not None)
     loss_fn = opts["loss_fn"] or _mse
     step_fn = _Step(module, optimizer, params, opts, loss_fn, comm)
     x_tr, y_tr = data["train_input"], data["train_label"]
+    rmse = y_tr is not None and tuple(y_tr.shape[1:]) == (module.n_out,)
+    if objective is not None:
+        hist["train_objective"], hist["test_objective"] = [], []
+        if not rmse:
+            del hist["train_rmse"], hist["test_rmse"]
     n = x_tr.shape[0]
     bs = n if batch == -1 or batch > n else batch
     gen = torch.Generator().manual_seed(opts["seed"])
@@ -462,7 +511,7 @@ def _fit_dict(module, dataset, opts, optimizer, params, hist, comm) -> torch.Ten
     for step in bar:
         idx = torch.randperm(n, generator=gen, device="cpu")[:bs].to(x_tr.device) if bs < n else None
         xb = x_tr if idx is None else x_tr[idx]
-        yb = y_tr if idx is None else y_tr[idx]
+        yb = y_tr if idx is None or y_tr is None else y_tr[idx]
         if _grid_due(opts, step):
             xg = xb if comm is None else comm.gather_rows(xb, opts["grid_samples"],
                                                           opts["seed"] + step)
@@ -471,25 +520,68 @@ def _fit_dict(module, dataset, opts, optimizer, params, hist, comm) -> torch.Ten
         if not ok:
             hist["stopped_early"] = step
             break
-        with torch.no_grad():
-            if x_eval is not None:  # one pass over train and test inputs together
-                pred = module(x_eval)
-                pred_tr, pred_te = pred[:n], pred[n:]
-            else:
-                pred_tr, pred_te = module(x_tr), module(data["test_input"])
-            losses = [float(loss_fn(pred_tr, y_tr)), float(loss_fn(pred_te, data["test_label"]))]
-            if loss_fn is _mse:
-                losses += losses
-            else:
-                losses += [float(_mse(pred_tr, y_tr)), float(_mse(pred_te, data["test_label"]))]
-            if comm is not None:  # means over all ranks' rows
+        if objective is not None:
+            losses = _objective_losses(objective, opts["model"], module, data, rmse)
+            if comm is not None:
                 losses = _global_means(comm, losses, n, x_te.shape[0])
+            hist["train_objective"].append(losses[0])
+            hist["test_objective"].append(losses[1])
             _record(hist, root, losses, state, step_fn.use_reg, metrics)
+        else:
+            _eval_losses(module, data, x_eval, n, loss_fn, comm, hist, root, state, step_fn,
+                         metrics)
         if state.get("frozen"):
             _warn_frozen(hist, step)
             break
         _show(bar, opts, hist, step)
     return x_tr
+
+
+def _objective_value(objective, model, x, y) -> torch.Tensor:
+    """The objective on a batch, checked to be a scalar tensor."""
+    v = objective(model, x, y)
+    if not isinstance(v, torch.Tensor) or v.numel() != 1:
+        raise ArgumentError(f"objective must return a scalar tensor, got {type(v).__name__} "
+                            f"{tuple(getattr(v, 'shape', ()))}")
+    return v.reshape(())
+
+
+def _objective_losses(objective, model, module, data, rmse: bool) -> list:
+    """[train, test, train mse, test mse] after a step; the objective may need input
+    gradients, so it runs with autograd on (and its graph is dropped)."""
+    out = []
+    for split in ("train", "test"):
+        x = data[f"{split}_input"]
+        with torch.enable_grad():
+            out.append(float(_objective_value(objective, model, x, data[f"{split}_label"])
+                             .detach()))
+    if rmse:
+        with torch.no_grad():
+            out += [float(_mse(module(data[f"{s}_input"]), data[f"{s}_label"]))
+                    for s in ("train", "test")]
+    else:
+        out += [0.0, 0.0]
+    return out
+
+
+def _eval_losses(module, data, x_eval, n, loss_fn, comm, hist, root, state, step_fn,
+                 metrics) -> None:
+    """Record a data-loss step: one forward over train and test inputs where they fit."""
+    x_tr, y_tr, x_te = data["train_input"], data["train_label"], data["test_input"]
+    with torch.no_grad():
+        if x_eval is not None:  # one pass over train and test inputs together
+            pred = module(x_eval)
+            pred_tr, pred_te = pred[:n], pred[n:]
+        else:
+            pred_tr, pred_te = module(x_tr), module(data["test_input"])
+        losses = [float(loss_fn(pred_tr, y_tr)), float(loss_fn(pred_te, data["test_label"]))]
+        if loss_fn is _mse:
+            losses += losses
+        else:
+            losses += [float(_mse(pred_tr, y_tr)), float(_mse(pred_te, data["test_label"]))]
+        if comm is not None:  # means over all ranks' rows
+            losses = _global_means(comm, losses, n, x_te.shape[0])
+        _record(hist, root, losses, state, step_fn.use_reg, metrics)
 
 
 def _global_means(comm, losses: list, n_train: int, n_test: int) -> list:
@@ -503,8 +595,9 @@ def _record(hist, root, losses, state, use_reg, metrics) -> None:
     """Append one step's history: losses [train, test, train mse, test mse]."""
     hist["train_loss"].append(root(losses[0]))
     hist["test_loss"].append(root(losses[1]))
-    hist["train_rmse"].append(math.sqrt(losses[2]) if losses[2] >= 0 else float("nan"))
-    hist["test_rmse"].append(math.sqrt(losses[3]) if losses[3] >= 0 else float("nan"))
+    if "train_rmse" in hist:
+        hist["train_rmse"].append(math.sqrt(losses[2]) if losses[2] >= 0 else float("nan"))
+        hist["test_rmse"].append(math.sqrt(losses[3]) if losses[3] >= 0 else float("nan"))
     hist["reg"].append(float(state["reg"]) if use_reg else 0.0)
     for m in metrics:
         hist[getattr(m, "__name__", str(m))].append(float(m()))

@@ -68,7 +68,6 @@ def page_id(page: Path) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.heavy  # not yet green on README/passes/symbolic/export/sklearn pages: issue 10 stays open
 @pytest.mark.parametrize("page", PAGES, ids=page_id)
 def test_page_code_blocks_run_and_their_claims_hold(page, tmp_path, monkeypatch):
     found = blocks(page)

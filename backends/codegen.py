@@ -17,15 +17,11 @@ import networkx as nx
 import sympy
 
 from kanir.backends.sympy import activation_expr, clean_float, to_sympy
-from kanir.errors import KanirError
+from kanir.errors import ExportError, KanirError
 from kanir.ir.graph import KanGraph
 
 __all__ = ["ExportError", "Program", "program", "to_c", "to_jax", "to_latex", "to_numpy",
            "to_python", "to_torch_source"]
-
-
-class ExportError(KanirError, ValueError):
-    """A model cannot be exported as asked (unknown target, unsupported function, ...)."""
 
 
 # C and Python keywords and the names the generated code uses itself

@@ -22,7 +22,7 @@ import graphviz
 import numpy as np
 import sympy
 
-from kanir.errors import KanirError
+from kanir.errors import DiagramError, GraphvizNotFoundError
 from kanir.ir.activation import Activation
 from kanir.ir.graph import KanGraph
 
@@ -33,10 +33,6 @@ INSTALL_HINT = ("install Graphviz: `apt-get install graphviz` (Debian/Ubuntu), "
 
 _X = sympy.Symbol("x")
 _COLORS = {"input": "#dbe8fb", "output": "#dcf1e1", "sum": "#ffffff", "mult": "#fbe3dd"}
-
-
-class DiagramError(KanirError, RuntimeError):
-    """A diagram cannot be built or rendered (bad arguments, or no ``dot`` program)."""
 
 
 # ---------------------------------------------------------------------------- building
@@ -380,7 +376,7 @@ def draw_curve(act: Activation, path, x_range=None, size=(1.2, 0.9)) -> Path:
 def render(dot: graphviz.Digraph, path, format: str | None = None) -> Path:
     """Write ``dot`` to ``path``: the DOT source for .dot/.gv, else an image (format from the
     suffix: svg, png, pdf, ...) made by the ``dot`` program. Without ``dot`` installed this
-    raises :class:`DiagramError` saying how to install it."""
+    raises :class:`GraphvizNotFoundError` saying how to install it."""
     path = Path(path)
     fmt = (format or path.suffix.lstrip(".")).lower()
     if not fmt:
@@ -393,13 +389,14 @@ def render(dot: graphviz.Digraph, path, format: str | None = None) -> Path:
         path.write_text(dot.source, encoding="utf-8")
         return path
     if shutil.which("dot") is None:
-        raise DiagramError(f"cannot render {str(path)!r}: the Graphviz 'dot' program is not "
-                           f"installed; {INSTALL_HINT}; or write the DOT source with a .dot path")
+        raise GraphvizNotFoundError(f"cannot render {str(path)!r}: the Graphviz 'dot' program "
+                                    f"is not installed; {INSTALL_HINT}; or write the DOT source "
+                                    f"with a .dot path")
     try:
         data = dot.pipe(format=fmt)
     except graphviz.ExecutableNotFound:
-        raise DiagramError(f"cannot render {str(path)!r}: the Graphviz 'dot' program is not "
-                           f"installed; {INSTALL_HINT}") from None
+        raise GraphvizNotFoundError(f"cannot render {str(path)!r}: the Graphviz 'dot' program "
+                                    f"is not installed; {INSTALL_HINT}") from None
     except (graphviz.CalledProcessError, ValueError) as e:
         raise DiagramError(f"Graphviz could not render {str(path)!r} as {fmt!r}: {e}") from None
     path.write_bytes(data)

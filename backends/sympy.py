@@ -19,16 +19,12 @@ import networkx as nx
 import numpy as np
 import sympy
 
-from kanir.errors import KanirError
+from kanir.errors import SymbolicExportError
 from kanir.ir.activation import Activation, SplinePart
 from kanir.ir.graph import KanGraph
 from kanir.ir.library import BASE_FUNCTIONS, LIBRARY
 
 __all__ = ["SymbolicExportError", "activation_expr", "spline_expr", "to_sympy"]
-
-
-class SymbolicExportError(KanirError, ValueError):
-    """A graph cannot be written as a formula as asked (e.g. it has spline edges)."""
 
 
 def to_sympy(graph: KanGraph, simplify: bool = False, spline: str = "error",

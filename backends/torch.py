@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from kanir.backends.edge_std import edge_std, edge_std_reference, spline_and_std
 from kanir.errors import GraphError
 from kanir.ir.activation import Activation, SplinePart, SymbolicPart
 from kanir.ir.bspline import dense_bases, dense_from_local, local_eval, spline_contract, uniform_grid
 from kanir.ir.graph import KanGraph, N, S
 from kanir.ir.library import BASE_FUNCTIONS, LIBRARY
 from kanir.ir.width import LayerWidth
-from kanir.train.edge_std import edge_std, edge_std_reference, spline_and_std
 
 from .torch_eval import spline_edges, symbolic_groups, symbolic_terms
 
@@ -263,7 +263,7 @@ class KANLayer(nn.Module):
         spline branch, shape (in, out). ``local``: as in :meth:`forward`.
 
         Small layers (batch * in * out up to ``DIRECT_STD_LIMIT``) form the per-edge activations
-        in one fused autograd node (kanir.train.edge_std); larger ones use per-input covariances of
+        in one fused autograd node (kanir.backends.edge_std); larger ones use per-input covariances of
         the features [bases, base_fun(x)], so the (batch, in, out) tensor is never formed.
         """
         w = self._edge_weights()

@@ -13,17 +13,13 @@ from pathlib import Path
 
 import graphviz
 
-from kanir.errors import KanirError
+from kanir.errors import DiagramError, GraphvizNotFoundError
 
 __all__ = ["GraphvizNotFoundError", "render_tree", "tree_to_dot"]
 
 STYLES = ("tree", "box")
 _OP = {"add": "+", "mul": "×", "gsep": "gsep", "sym": "sym"}
 _SOURCE_SUFFIXES = {".dot", ".gv"}
-
-
-class GraphvizNotFoundError(KanirError, RuntimeError):
-    """The graphviz ``dot`` program, needed to render a diagram, is not installed."""
 
 
 def _node_id(indices) -> str:
@@ -43,7 +39,7 @@ def _evidence(node) -> str:
 def tree_to_dot(tree, style: str = "tree", name: str = "function_tree") -> graphviz.Digraph:
     """The DOT graph of ``tree`` in ``style`` "tree" (operator nodes) or "box" (nested boxes)."""
     if style not in STYLES:
-        raise KanirError(f"unknown tree diagram style {style!r}; choose 'tree' or 'box'")
+        raise DiagramError(f"unknown tree diagram style {style!r}; choose 'tree' or 'box'")
     dot = graphviz.Digraph(name=name)
     dot.attr(rankdir="TB", fontname="Helvetica")
     dot.attr("node", fontname="Helvetica")
@@ -108,6 +104,6 @@ def render_tree(tree, path, style: str = "tree") -> Path:
     try:
         data = dot.pipe(format=fmt)
     except (graphviz.ExecutableNotFound, graphviz.CalledProcessError, ValueError) as e:
-        raise KanirError(f"graphviz could not render {path.name} as {fmt}: {e}") from e
+        raise DiagramError(f"graphviz could not render {path.name} as {fmt}: {e}") from e
     path.write_bytes(data)
     return path

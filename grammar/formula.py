@@ -32,7 +32,7 @@ from lark import Lark, Token, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 from lark.visitors import Transformer_NonRecursive
 
-from ..errors import FormulaError
+from ..errors import FormulaError, FormulaNameError, FormulaSyntaxError
 from .functions import BY_TEXT, MAX_POWER, TABLE
 
 __all__ = [
@@ -64,25 +64,6 @@ _UNDEFINED = (sympy.nan, sympy.zoo, sympy.oo, -sympy.oo)
 _COMPLEX_PARTS = (sympy.re, sympy.im, sympy.arg, sympy.conjugate)
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "POW"}
-
-
-class FormulaSyntaxError(FormulaError):
-    """The text is not in the formula language; ``line`` and ``column`` are 1-based, ``expected``
-    lists in words what would have fitted there (empty when that is not the point)."""
-
-    def __init__(self, message: str, line: int, column: int, expected: Iterable[str] = ()):
-        super().__init__(message)
-        self.line, self.column, self.expected = line, column, tuple(expected)
-
-
-class FormulaNameError(FormulaError):
-    """A name is unknown or misused (unknown variable or function, wrong argument count);
-    ``line`` and ``column`` are None when the name comes from a sympy expression."""
-
-    def __init__(self, message: str, name: str, line: int | None = None,
-                 column: int | None = None):
-        super().__init__(message)
-        self.name, self.line, self.column = name, line, column
 
 
 @dataclass(frozen=True)

@@ -22,20 +22,12 @@ from pathlib import Path
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from ..errors import PassError
+from ..errors import ModuleSpecError
 
 __all__ = ["Group", "ModuleSpec", "ModuleSpecError", "parse_module_spec"]
 
 _WORDS = {"ARROW": "'->'", "LBRACK": "'['", "RBRACK": "']'", "COMMA": "','",
           "INDEX": "an integer index", "$END": "the end of the spec"}
-
-
-class ModuleSpecError(PassError):
-    """A module spec is malformed or does not fit the model; ``column`` is 1-based (or None)."""
-
-    def __init__(self, message: str, column: int | None = None):
-        super().__init__(message)
-        self.column = column
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ def as_range(v, name: str) -> tuple[float, float]:
 def base_fun_name(base_fun) -> str:
     """Library name of a residual function: a name, or a known torch callable (pykan passes
     e.g. ``torch.nn.SiLU()``)."""
-    from kanir.backends.torch import BASE_FUNS
+    from kanir.ir.library import BASE_FUNCTIONS as BASE_FUNS
 
     if isinstance(base_fun, str):
         if base_fun in BASE_FUNS:

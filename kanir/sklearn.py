@@ -31,17 +31,13 @@ except ImportError:  # pragma: no cover - older scikit-learn
     def _sk_validate(est, *args, **kw):
         return est._validate_data(*args, **kw)
 
-from kanir.errors import DataError, KanirError
+from kanir.errors import DataError, InputTypeError, KanirError
 
 __all__ = ["KANRegressor", "KANClassifier", "EXPECTED_FAILED_CHECKS"]
 
 # checks of sklearn.utils.estimator_checks these estimators are known to fail, with the reason
 # (none today; pass this to parametrize_with_checks(expected_failed_checks=...) if one appears)
 EXPECTED_FAILED_CHECKS: dict[str, str] = {}
-
-
-class InputTypeError(DataError, TypeError):
-    """X or y has a type scikit-learn cannot use (sparse matrix, complex numbers, ...)."""
 
 
 def _validate(est, X, y="no_validation", reset: bool = True, **kw):

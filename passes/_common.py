@@ -15,6 +15,7 @@ import numpy as np
 
 from kanir.errors import PassError
 from kanir.ir.activation import Activation, SplinePart
+from kanir.ir.bspline import uniform_knots
 from kanir.ir.graph import KanGraph, N, S
 
 # ---------------------------------------------------------------------- result checks
@@ -116,12 +117,6 @@ def layer_spline_shape(graph: KanGraph, l: int) -> tuple[int, int, str]:
         if act.spline is not None:
             return act.spline.G, act.spline.k, act.spline.base_fun
     return int(graph.meta["grid"]), int(graph.meta["k"]), str(graph.meta.get("base_fun", "silu"))
-
-
-def uniform_knots(G: int, k: int, lo: float, hi: float) -> np.ndarray:
-    """Uniform extended knots (G + 2k + 1 values) covering [lo, hi] with G intervals."""
-    h = (hi - lo) / G
-    return lo + h * np.arange(-k, G + k + 1, dtype=np.float64)
 
 
 def node_knots(graph: KanGraph, l: int, i: int, lo_hi=None) -> np.ndarray:

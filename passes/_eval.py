@@ -96,11 +96,6 @@ def layer_edge_values(graph: KanGraph, x: torch.Tensor, safe: bool = False, y_th
             h = nxt
 
 
-def edge_activations(layer: KANLayer, x: torch.Tensor) -> torch.Tensor:
-    """Every edge's value, shape (batch, n_in, n_sub): spline branch plus symbolic branch."""
-    return edge_values(layer, x)
-
-
 def edge_parts(layer: KANLayer, x: torch.Tensor):
     """(spline branch, symbolic branch, bare B-spline curve), each (batch, n_in, n_sub), from
     the one evaluator (``kanir.backends.torch_eval``)."""

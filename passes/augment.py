@@ -30,6 +30,7 @@ import torch
 from kanir.arguments import check_names
 from kanir.errors import DataError, PassError
 from kanir.ir.activation import Activation
+from kanir.ir.bspline import uniform_knots
 from kanir.ir.graph import KanGraph, N
 
 from ._common import (
@@ -37,7 +38,6 @@ from ._common import (
     reorder_layer,
     require_layered,
     strip_analysis,
-    uniform_knots,
     verified,
     zero_spline,
 )

@@ -20,6 +20,7 @@ import numpy as np
 
 from kanir.errors import PassError
 from kanir.ir.activation import Activation
+from kanir.ir.bspline import greville_abscissae, uniform_knots
 from kanir.ir.graph import KanGraph, N, S
 
 from ._common import (
@@ -34,8 +35,8 @@ from ._common import (
     require_layered,
     shift_layers,
     strip_analysis,
-    uniform_knots,
     verified,
+    zero_edge,
     zero_spline,
 )
 from ._eval import default_samples, evaluate
@@ -81,7 +82,7 @@ def expand_width(graph: KanGraph, layer: int, n: int = 1, kind: str = "sum",
     n_new_subs = n * arity
     for i in range(graph.n_nodes(l - 1)):
         for j in range(sub_start, sub_start + n_new_subs):
-            h.set_edge(l - 1, i, j, _zero_edge_from(h, l - 1, i))
+            h.set_edge(l - 1, i, j, zero_edge(h, l - 1, i))
     G, k, base = layer_spline_shape(graph, l)
     lo, hi = graph.meta.get("grid_range", (-1.0, 1.0))
     knots = uniform_knots(G, k, float(lo), float(hi))
@@ -90,11 +91,6 @@ def expand_width(graph: KanGraph, layer: int, n: int = 1, kind: str = "sum",
         for j in range(n_next):
             h.set_edge(l, i, j, Activation(spline=zero_spline(knots, k, base)))
     return verified(h)
-
-
-def _zero_edge_from(h: KanGraph, l: int, i: int) -> Activation:
-    _, k, base = layer_spline_shape(h, l)
-    return Activation(spline=zero_spline(node_knots(h, l, i), k, base))
 
 
 # ---------------------------------------------------------------------- expand_depth
@@ -228,7 +224,7 @@ def _perturb_non_intrusive(graph: KanGraph, h: KanGraph, mag: float, x) -> None:
                 new = graph.edge(l, i, j).copy()
                 sp = zero_spline(knots, k, base)
                 if constant:
-                    sp.coef = mag * (_greville(knots, k) - b)
+                    sp.coef = mag * (greville_abscissae(knots, k) - b)
                 new.spline = sp
                 h.set_edge(l, i, j, new)
             if constant and knots is not None:
@@ -259,7 +255,3 @@ def _set_node_knots(h: KanGraph, l: int, i: int, knots: np.ndarray) -> None:
 
 
 
-def _greville(knots: np.ndarray, k: int) -> np.ndarray:
-    """Greville abscissae: coefficients equal to them make a B-spline reproduce x exactly."""
-    n = len(knots) - k - 1
-    return np.array([knots[g + 1:g + k + 1].mean() for g in range(n)])

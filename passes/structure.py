@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from kanir.errors import PassError
 from kanir.ir.activation import Activation, SplinePart
+from kanir.ir.bspline import greville_abscissae, uniform_knots
 from kanir.ir.graph import KanGraph
 from kanir.ir.width import LayerWidth
 
@@ -29,13 +28,6 @@ class _Slot:
     layer: int
     inputs: list[tuple[_Slot, str]] = field(default_factory=list)  # (source, "spline"|"identity")
     index: int = -1
-
-
-def _greville_line(G: int, k: int, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
-    h = (hi - lo) / G
-    grid = lo + h * np.arange(-k, G + k + 1)
-    coef = np.array([grid[g + 1:g + k + 1].mean() for g in range(G + k)])
-    return grid, coef
 
 
 class _Builder:
@@ -96,7 +88,8 @@ def graph_from_tree(tree, grid: int = 5, k: int = 3, grid_range=(-1.0, 1.0), dty
         widths.append(LayerWidth(len(sums), tuple(len(s.inputs) for s in mults)))
     g = KanGraph.from_layers(widths, input_names=list(tree.names), output_names=[output_name],
                              dtype=dtype, grid=grid, k=k, grid_range=tuple(grid_range))
-    sp_grid, line = _greville_line(grid, k, float(grid_range[0]), float(grid_range[1]))
+    sp_grid = uniform_knots(grid, k, float(grid_range[0]), float(grid_range[1]))
+    line = greville_abscissae(sp_grid, k)
     for l in range(1, L + 1):
         sub = {}  # first subnode of each node
         j = 0

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from kanir.errors import DataError, PassError
+from kanir.grammar.printer import exact_text
 from kanir.ir.activation import Activation, SymbolicPart
 from kanir.ir.graph import KanGraph
 from kanir.ir.library import DEFAULT_FIT_LIB, LIBRARY
@@ -119,8 +120,10 @@ def _snap(fun: str, params, xs: torch.Tensor, ys: torch.Tensor, w: torch.Tensor,
     return res.params, res.exact
 
 
-def _fixed_act(old: Activation | None, fun: str, params) -> Activation:
-    """The edge with symbolic part ``fun(params)`` and its spline (if any) kept but inactive."""
+def _fixed_act(old: Activation | None, fun: str, params, exact=(None,) * 4) -> Activation:
+    """The edge with symbolic part ``fun(params)`` and its spline (if any) kept but inactive;
+    the exact values snapping found (sympy numbers, None where a parameter was not snapped) are
+    kept as ``meta["exact"]`` texts, so to_sympy writes 2*pi rather than 6.28318530717959."""
     sp = None
     meta = {}
     if old is not None:
@@ -128,6 +131,10 @@ def _fixed_act(old: Activation | None, fun: str, params) -> Activation:
             sp = old.spline.copy()
             sp.active = False
         meta = {k: v for k, v in old.meta.items() if k != "exact"}
+    texts = {k: exact_text(e) for k, e in zip("abcd", exact) if e is not None}
+    texts = {k: v for k, v in texts.items() if v is not None}
+    if texts:
+        meta["exact"] = texts
     return Activation(sp, SymbolicPart(fun, *(float(v) for v in params)), meta)
 
 
@@ -315,7 +322,7 @@ def fix_symbolic(graph: KanGraph, l: int, i: int, j: int, fun: str, params=None,
             p, exact = _snap(name, p, xs[0], ys[0], w[0], snap_tol, y_th)
         fit = EdgeFit((l, i, j), FIXED, name, tuple(p), row.r2, row.complexity, tuple(exact), row)
     h = graph.copy()
-    h.set_edge(l, i, j, _fixed_act(old, name, fit.params))
+    h.set_edge(l, i, j, _fixed_act(old, name, fit.params, fit.exact))
     return verified(h), fit
 
 
@@ -419,7 +426,7 @@ def auto_symbolic(graph: KanGraph, x, lib=None, *, a_range=(-10, 10), b_range=(-
             sub["bias"] = float(sub["bias"] + sub["scale"] * p[3])
             note = "constant: edge removed, its value folded into the subnode bias"
         else:
-            h.set_edge(*edge, _fixed_act(h.edge(*edge), best.name, p))
+            h.set_edge(*edge, _fixed_act(h.edge(*edge), best.name, p, exact))
         report.edges.append(EdgeFit(edge, FIXED, best.name, tuple(p), best.r2, best.complexity,
                                     tuple(exact), best, note))
     return verified(h), report

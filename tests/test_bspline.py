@@ -95,3 +95,23 @@ def test_extend_grid_spacing():
     inner = torch.tensor([[0.0, 1.0, 2.0]], dtype=torch.float64)
     ext = extend_grid(inner, 2)
     assert ext.tolist() == [[-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0]]
+
+
+def test_one_uniform_knots_and_greville_helper_in_numpy_and_torch_agree_bit_for_bit():
+    """kanir.ir.bspline holds the one copy of each; the numpy and torch forms are identical."""
+    import numpy as np
+
+    from kanir.ir.bspline import greville, greville_abscissae, uniform_knots
+
+    for G, k, lo, hi in [(5, 3, -1.0, 1.0), (7, 2, 0.3, 2.9), (1, 1, -4.0, 5.0)]:
+        knots = uniform_knots(G, k, lo, hi)
+        grid = uniform_grid(G, k, lo, hi, n_in=2)
+        assert knots.shape == (G + 2 * k + 1,) and knots.dtype == np.float64
+        assert knots[k] == lo and abs(knots[G + k] - hi) < 1e-15
+        assert np.array_equal(grid.numpy(), np.stack([knots, knots]))
+        line = greville_abscissae(knots, k)
+        assert np.array_equal(greville(grid, k).numpy(), np.stack([line, line]))
+        # coefficients equal to the Greville abscissae reproduce f(x) = x
+        x = torch.linspace(lo, hi, 11, dtype=torch.float64)[:, None]
+        y = dense_bases(x, grid[:1], k)[:, 0, :] @ torch.from_numpy(line)
+        assert torch.allclose(y, x[:, 0], atol=1e-12)

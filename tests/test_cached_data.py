@@ -2,6 +2,7 @@
 inputs *and* labels; a later forward's inputs take over (as in pykan), without stale labels."""
 
 import pytest
+import sympy
 import torch
 
 import kanir
@@ -45,3 +46,28 @@ def test_refine_and_tree_use_the_latest_forward_input():
 def test_constant_names_cannot_name_inputs(name):
     with pytest.raises(ArgumentError, match=f"'{name}' cannot name a variable"):
         kanir.KAN([2, 1], input_names=["x", name])
+
+
+def test_formula_snaps_against_the_labels_fit_kept():
+    """fit stores its labels in cache_y; formula() without data fits and snaps the constants
+    against them (y = x/3), not against the model's own outputs (0.3341234*x)."""
+    data = kanir.create_dataset(lambda x: x[:, [0]] / 3, n_var=1, train_num=100, test_num=10,
+                                seed=0, dtype=torch.float64)
+
+    def fitted():
+        model = kanir.KAN([1, 1], grid=3, k=3, seed=0, device="cpu", dtype=torch.float64)
+        model.fix_symbolic(0, 0, 0, "x", fit_params_bool=False, verbose=False)
+        with torch.no_grad():
+            model.net.layers[0].sym_affine[0, 0, 2] = 0.3341234  # c of c*f(a*x+b)+d
+        model.fit(data, steps=0, progress=False, update_grid=False)
+        return model
+
+    with_labels = fitted()
+    assert torch.equal(with_labels.cache_y, data["train_label"])
+    (f,) = formulas = with_labels.formula()
+    x1 = sympy.Symbol("x_1")
+    assert f == x1 / 3 and formulas.fits[0].snapped == 1
+    without_labels = fitted()
+    without_labels.cache_y = None  # as after training on a stream: the model's outputs are the target
+    (g,) = formulas = without_labels.formula()
+    assert g == sympy.Float("0.3341", 4) * x1 and formulas.fits[0].snapped == 0

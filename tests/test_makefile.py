@@ -29,3 +29,18 @@ def test_demo_without_dot_tells_the_command_and_installs_nothing(tmp_path):
     assert lines[0].startswith("note: Graphviz 'dot' is not installed; the demo does not need it")
     assert "Install it with 'sudo apt-get install graphviz' (Debian/Ubuntu)" in lines[0]
     assert lines[1] == "RAN examples/demo.py"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs the make program")
+@pytest.mark.parametrize("target, selection", [
+    ("test-all", "-m pytest -n 2"),                    # every test, heavy ones included
+    ("test", '-m pytest -n 2 -m not heavy'),
+    ("test-fast", '-m pytest -n 2 -m not slow'),
+])
+def test_test_recipes_exist_and_select_their_tests(target, selection):
+    """`make test-all` (advertised in the README) has a recipe; what each test target runs."""
+    make = [shutil.which("make"), "-s", "-o", "Makefile", "-C", str(ROOT), target,
+            f"PY={shutil.which('echo')} RAN", "STAMP=Makefile", "PYTEST_ARGS=--extra"]
+    r = subprocess.run(make, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [f"RAN {selection} --extra"]

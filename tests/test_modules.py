@@ -130,7 +130,7 @@ def test_multiplicatively_separable_structure():
     m = kanir.KAN(width=[4, [0, 1], 1], mult_arity=4, grid=3, seed=0, dtype=torch.float64,
                   device="cpu")
     for i in range(4):
-        m.impose_module(0, f"[{i}]->[{i}]")
+        m.module(0, f"[{i}]->[{i}]")
     assert {(i, j) for _, i, j, _ in m.graph.act_edges(0)} == {(i, i) for i in range(4)}
     hist = m.fit(data, steps=4, progress=False)
     assert hist["train_loss"][-1] < hist["train_loss"][0]
@@ -151,7 +151,7 @@ def test_hierarchical_structure_h_of_f_and_g():
         lambda x: (x[:, [0]] * x[:, [1]] + 1) * (x[:, [2]] + x[:, [3]]) ** 2, 4,
         train_num=128, test_num=128, dtype=torch.float64)
     m = kanir.KAN(width=[4, 4, 2, 1], grid=3, seed=0, dtype=torch.float64, device="cpu")
-    m.impose_module(0, "[0,1]->[0,1]->[0,1]->[0]").impose_module(0, "[2,3]->[2,3]->[2,3]->[1]")
+    m.module(0, "[0,1]->[0,1]->[0,1]->[0]").module(0, "[2,3]->[2,3]->[2,3]->[1]")
     m.fit(data, steps=4, progress=False)
     g = m.graph
     dep = nx.ancestors(g.nx, N(2, 0)) & {N(0, i) for i in range(4)}

@@ -171,38 +171,75 @@ def test_constant_input_column_end_to_end():
     assert all(math.isfinite(float(v)) for v in f.atoms(sympy.Float))
 
 
-def test_simplify_gives_up_after_its_time_limit_and_keeps_the_formula():
-    """sympy.simplify can run for minutes on a 40-operation formula with floats (seen on a
-    Feynman run); symbolic_formula's simplification stops at its time limit instead."""
-
-    import sympy
-
-    from kanir.symbolic.simplify import simplify_keeping_exact as _simplify
-
+def _slow_formula():
+    """sympy.simplify ran for minutes on this 41-operation formula with floats (a Feynman run)."""
     x, y, z = sympy.symbols("x y z")
-    e = 412.7 - 422.5 * sympy.cos(0.003183 * x**2 * y + 0.001186 * x**2 - 0.002167 * x * y**2
-                                  + 0.01102 * x * y * z + 0.005243 * x * y + 0.0125 * x * z
-                                  + 0.003678 * x - 0.0009466 * y**2 * z + 0.003061 * y**2
-                                  - 0.001329 * y * z**2 + 0.005055 * y * z - 0.004746 * y)
-    out = _simplify(e, seconds=0.2)
-    assert out == e  # given up: returned as it was (this one takes minutes)
-    assert _simplify(sympy.sin(x) ** 2 + sympy.cos(x) ** 2, seconds=30) == 1  # room: it works
+    return 412.7 - 422.5 * sympy.cos(0.003183 * x**2 * y + 0.001186 * x**2 - 0.002167 * x * y**2
+                                     + 0.01102 * x * y * z + 0.005243 * x * y + 0.0125 * x * z
+                                     + 0.003678 * x - 0.0009466 * y**2 * z + 0.003061 * y**2
+                                     - 0.001329 * y * z**2 + 0.005055 * y * z - 0.004746 * y)
 
 
-def test_time_limit_restores_an_outer_timer():
-    import signal
+def _no_simplify(*args, **kwargs):
+    raise AssertionError("sympy.simplify must not run outside the budget")
 
-    from kanir.symbolic.simplify import time_limit as _time_limit
 
-    fired = []
-    old = signal.signal(signal.SIGALRM, lambda *a: fired.append(1))
-    try:
-        signal.setitimer(signal.ITIMER_REAL, 30.0)
-        with _time_limit(5.0):
-            pass
-        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
-        assert 20.0 < remaining <= 30.0
-        assert signal.getsignal(signal.SIGALRM) is not None and not fired
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+def test_auto_simplify_skips_formulas_over_the_operation_budget(monkeypatch):
+    """No timer: simplify="auto" never starts sympy.simplify on a formula over its budget."""
+    from kanir.symbolic import simplify as simp
+
+    x = sympy.Symbol("x")
+    huge = sum(sympy.Rational(k, 7) * sympy.sin(k * x) ** 2 for k in range(1, 400))
+    slow = _slow_formula()
+    assert sympy.count_ops(huge) > simp.MAX_OPS_EXACT and not simp.within_budget(huge)
+    assert sympy.count_ops(slow) > simp.MAX_OPS_FLOAT and not simp.within_budget(slow)
+    monkeypatch.setattr(simp.sympy, "simplify", _no_simplify)
+    assert simp.simplify_keeping_exact(huge) is huge  # the cap path: returned untouched
+    assert simp.simplify_keeping_exact(slow, "auto") is slow
+    assert simp.simplify_keeping_exact(sympy.sin(x) ** 2, False) == sympy.sin(x) ** 2
+
+
+def test_simplify_true_runs_whatever_the_size_and_false_never(monkeypatch):
+    from kanir.symbolic import simplify as simp
+
+    x = sympy.Symbol("x")
+    calls = []
+    monkeypatch.setattr(simp.sympy, "simplify", lambda e: calls.append(e) or e)
+    huge = sum(sympy.Rational(k, 7) * sympy.sin(k * x) ** 2 for k in range(1, 400))
+    simp.simplify_keeping_exact(huge, True)
+    simp.simplify_keeping_exact(huge, False)
+    assert calls == [huge]
+
+
+def test_simplify_mode_is_checked():
+    from kanir.errors import ArgumentError
+    from kanir.symbolic.simplify import simplify_keeping_exact
+
+    with pytest.raises(ArgumentError, match="simplify must be True, False or 'auto'.*got 'yes'"):
+        simplify_keeping_exact(sympy.Symbol("x"), "yes")
+    m = kanir.KAN(width=[1, 1], grid=3, k=3, seed=0)
+    m.fix_symbolic(0, 0, 0, "x", fit_params_bool=False, verbose=False)
+    with pytest.raises(ArgumentError, match="simplify must be"):
+        m.formula(simplify=1)
+
+
+def test_simplify_works_outside_the_main_thread():
+    """The old SIGALRM timer only acted in the main thread; the budget holds in any thread."""
+    import threading
+
+    from kanir.symbolic.simplify import simplify_keeping_exact
+
+    x = sympy.Symbol("x")
+    e = 0.5 * sympy.sin(x) ** 2 + 0.5 * sympy.cos(x) ** 2 + sympy.Rational(1, 3) * x
+    slow = _slow_formula()
+    results = {}
+
+    def work():
+        results["small"] = simplify_keeping_exact(e)
+        results["slow"] = simplify_keeping_exact(slow)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    assert results["small"] == simplify_keeping_exact(e) == x / 3 + sympy.Float(0.5)
+    assert results["slow"] is slow

@@ -73,6 +73,24 @@ def test_fix_fits_and_snaps_parameters_from_data():
     assert fit.exact == (3, 0, 2, sympy.Rational(1, 2))
 
 
+def test_snapped_exact_constants_stay_on_the_edge_for_to_sympy():
+    """fix_symbolic and auto_symbolic keep the exact values snapping found (meta["exact"]), so
+    to_sympy writes 2*pi and sqrt(2)/3, not 6.28318530717959 and 0.471404520791032."""
+    from kanir.backends.sympy import to_sympy
+
+    g = spline_graph(lambda x: math.sqrt(2) / 3 * torch.sin(2 * math.pi * x))
+    h, fit = sym.fix_symbolic(g, 0, 0, 0, "sin", x=samples(1))
+    assert fit.exact[0] == 2 * sympy.pi and fit.exact[2] == sympy.sqrt(2) / 3
+    assert h.edge(0, 0, 0).meta["exact"] == {"a": "2*pi", "c": "sqrt(2)/3"}
+    x0 = sympy.Symbol("x0")
+    assert to_sympy(h) == [sympy.sqrt(2) / 3 * sympy.sin(2 * sympy.pi * x0)]
+    h2, report = sym.auto_symbolic(g, x=samples(1), lib=["sin", "x^2"])
+    assert report.edges[0].exact[0] == 2 * sympy.pi
+    assert to_sympy(h2) == [sympy.sqrt(2) / 3 * sympy.sin(2 * sympy.pi * x0)]
+    # a spline restored by unfix drops the stale exact texts
+    assert "exact" not in sym.unfix_symbolic(h, 0, 0, 0).edge(0, 0, 0).meta
+
+
 def test_fix_without_fit_and_alias_names():
     g = spline_graph(torch.sin)
     h, fit = sym.fix_symbolic(g, 0, 0, 0, "x^1", fit_params=False)

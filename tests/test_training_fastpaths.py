@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from test_bspline import cox_de_boor
 
 import kanir
+from kanir.backends.edge_std import edge_std, edge_std_reference
 from kanir.ir.bspline import _deboor_local, _densify, _flat_positions, _table_local, find_span, local_eval
-from kanir.train.edge_std import edge_std, edge_std_reference
 from kanir.train.training import create_dataset, edge_scales, forward_collect, regularizer
 
 
@@ -141,7 +141,7 @@ def test_fit_on_a_model_with_nothing_trainable_warns_instead_of_crashing():
 def test_fused_spline_output_and_edge_std_match_the_plain_formulas_to_second_order():
     """layer.forward_with_std (one autograd node for the spline branch and the regulariser's
     edge std) == layer(x) and spline_edge_std through the plain formulas, with gradients."""
-    from kanir.train.edge_std import spline_and_std, spline_and_std_reference
+    from kanir.backends.edge_std import spline_and_std, spline_and_std_reference
 
     layer = _layer(3, 4, seed=5)
     grid, k = layer.grid, layer.k

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 
-from kanir.errors import KanirError
+from kanir.errors import UsageError
 
 DEFAULT_RANGE = (0.5, 2.0)
 
@@ -16,10 +16,6 @@ _FLAG_NAMES = [
     (re.compile(r"\bvariables="), "--vars"),
     (re.compile(r"""\bspline=['"]piecewise['"]"""), "--piecewise"),
 ]
-
-
-class UsageError(KanirError, ValueError):
-    """A command-line argument is malformed."""
 
 
 def split_names(text: str) -> list[str]:

@@ -10,15 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kanir.errors import KanirError
+from kanir.errors import ExportUsageError
 
 __all__ = ["add_parser", "run"]
 
 _TARGETS = ("latex", "numpy", "c", "jax", "python", "onnx", "torchscript")
-
-
-class ExportUsageError(KanirError, ValueError):
-    """A ``kanir export`` argument is malformed."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -15,14 +15,10 @@ from importlib import resources
 import sympy
 import torch
 
-from kanir.errors import KanirError
+from kanir.errors import DatasetError
 
 DATA_FILE = "feynman.json"
 DATA_FORMAT = "kanir-feynman-1"
-
-
-class DatasetError(KanirError, LookupError):
-    """An equation name or id that the shipped data does not have, or a damaged data file."""
 
 
 @dataclass(frozen=True)

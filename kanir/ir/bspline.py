@@ -11,15 +11,39 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
+
+
+def uniform_knots(G: int, k: int, lo: float, hi: float) -> np.ndarray:
+    """Uniform extended knots (G + 2k + 1 float64 values) covering [lo, hi] with G intervals:
+    the IR's (numpy) form of :func:`uniform_grid`."""
+    h = (hi - lo) / G
+    return lo + h * np.arange(-k, G + k + 1, dtype=np.float64)
 
 
 def uniform_grid(G: int, k: int, lo: float, hi: float, n_in: int = 1, dtype=torch.float64,
                  device=None) -> torch.Tensor:
-    """Uniform extended knots of shape (n_in, G + 2k + 1) covering [lo, hi] with G intervals."""
+    """Uniform extended knots of shape (n_in, G + 2k + 1) covering [lo, hi] with G intervals,
+    computed in ``dtype`` (so float32 grids match those torch layers always had); in float64 it
+    equals :func:`uniform_knots` bit for bit."""
     h = (hi - lo) / G
     t = lo + h * torch.arange(-k, G + k + 1, dtype=dtype, device=device)
     return t.unsqueeze(0).repeat(n_in, 1)
+
+
+def greville_abscissae(knots: np.ndarray, k: int) -> np.ndarray:
+    """Greville abscissae of a 1-D knot vector (G + k values): spline coefficients equal to them
+    make the order-k B-spline reproduce f(x) = x exactly."""
+    n = len(knots) - k - 1
+    return np.array([knots[g + 1:g + k + 1].mean() for g in range(n)])
+
+
+def greville(grid: torch.Tensor, k: int) -> torch.Tensor:
+    """Greville abscissae of (n_in, G + 2k + 1) torch grids, shape (n_in, G + k): the torch form
+    of :func:`greville_abscissae`, for initialising layers in place."""
+    P = grid.shape[1] - k - 1
+    return torch.stack([grid[:, g + 1:g + k + 1].mean(dim=1) for g in range(P)], dim=1)
 
 
 def extend_grid(inner: torch.Tensor, k: int) -> torch.Tensor:
@@ -181,18 +205,6 @@ def dense_bases_and_deriv(x: torch.Tensor, grid: torch.Tensor, k: int):
     first, vals, dvals = local_bases(x, grid, k, deriv=True)
     n_basis = grid.shape[1] - k - 1
     return _scatter_dense(first, vals, n_basis, k), _scatter_dense(first, dvals, n_basis, k)
-
-
-def dense_bases_deriv(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
-    """d/dx of every basis, (batch, n_in, G+k), from the order k-1 bases on the same knots."""
-    lower = dense_bases(x, grid, k - 1)  # (batch, n_in, G+k+1)
-    P = grid.shape[1] - k - 1
-    w1 = k / (grid[:, k:k + P] - grid[:, :P])
-    w2 = k / (grid[:, k + 1:k + 1 + P] - grid[:, 1:1 + P])
-    d = lower[..., :P] * w1 - lower[..., 1:P + 1] * w2
-    if k == 1:  # piecewise-constant derivative: keep it connected to x for higher-order autograd
-        d = d + 0 * x.unsqueeze(-1)
-    return d
 
 
 class _SplineContract(torch.autograd.Function):

@@ -269,10 +269,10 @@ def validate_doc(doc: dict, n_grids: int, n_coefs: int) -> None:
 
 
 def check_base_fun(name: str, where: str) -> None:
-    """A base function the torch backend knows (read lazily: it imports torch)."""
-    from kanir.backends.torch import BASE_FUNS
+    """A base function of the library (read lazily: it imports torch)."""
+    from kanir.ir.library import BASE_FUNCTIONS
 
-    OneOf(tuple(sorted(BASE_FUNS))).check(name, where)
+    OneOf(tuple(sorted(BASE_FUNCTIONS))).check(name, where)
 
 
 def _check_meta(meta: dict) -> None:

@@ -128,8 +128,6 @@ class PassMethods:
                        start_layer=start_layer, spec=chain)
         return self
 
-    impose_module = module  # the name used before the torch module moved to ``model.net``
-
     def augment_input(self, original_variables, auxiliary_variables, dataset: dict) -> dict:
         """Add inputs defined by formulas of the original ones and return the dataset with
         those columns in front, as pykan orders them (the model changes in place, its function

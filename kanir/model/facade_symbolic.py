@@ -28,7 +28,12 @@ from kanir.errors import DataError, KanirError
 from kanir.ir.library import LIBRARY
 from kanir.symbolic.guard import SymbolicCollapseWarning, cut_outputs, fit_losses
 from kanir.symbolic.report import EdgeFit, SymbolicReport, suggestion_table
-from kanir.symbolic.simplify import SIMPLIFY_SECONDS, round_floats, simplify_keeping_exact
+from kanir.symbolic.simplify import (
+    SimplifyMode,
+    round_floats,
+    simplify_keeping_exact,
+    simplify_mode,
+)
 from kanir.symbolic.symfit import Y_TH, FitRow
 
 #: at most this many rows of x are used to check what auto_symbolic did to the model's fit.
@@ -261,7 +266,7 @@ class SymbolicMethods:
                                 **options)
         return formulas, list(formulas.variables)
 
-    def formula(self, var=None, simplify: bool = True, floating_digit: int | None = 4,
+    def formula(self, var=None, simplify: SimplifyMode = "auto", floating_digit: int | None = 4,
                 snap: bool = True, x=None, y=None, snap_tol: float = 0.1,
                 snap_floor: float | None = None, normalizer=None,
                 output_normalizer=None) -> FormulaList:
@@ -276,7 +281,9 @@ class SymbolicMethods:
         (``snap_floor`` defaults to 1e-6 against labels, 1e-4 against the model's outputs).
         Without data, or with ``snap=False``, floats are rounded by :func:`kanir.symbolic.snap.snap_round`.
         Left-over floats are rounded to ``floating_digit`` significant digits (None: kept);
-        exact constants stay exact through simplification and rounding. ``normalizer`` and
+        exact constants stay exact through simplification and rounding. ``simplify``: "auto"
+        runs sympy.simplify only on small formulas (kanir.symbolic.simplify.within_budget),
+        True on any, False never. ``normalizer`` and
         ``output_normalizer``: as in :meth:`symbolic_formula`.
         """
         from kanir.backends.sympy import to_sympy
@@ -284,6 +291,7 @@ class SymbolicMethods:
         from kanir.symbolic.snap import snap_round
 
         graph = self.graph
+        simplify = simplify_mode(simplify)
         exprs = to_sympy(graph)
         names = graph.input_names
         symbols = [sympy.Symbol(n) for n in names]
@@ -303,8 +311,7 @@ class SymbolicMethods:
             elif floating_digit is not None:
                 exprs = [snap_round(e, floating_digit) for e in exprs]
         exprs = _normalized(exprs, symbols, normalizer, output_normalizer)
-        if simplify:
-            exprs = [simplify_keeping_exact(e) for e in exprs]
+        exprs = [simplify_keeping_exact(e, simplify) for e in exprs]
         if floating_digit is not None:
             exprs = [round_floats(e, floating_digit) if (snap and fits[k] is not None)
                      else snap_round(e, floating_digit) for k, e in enumerate(exprs)]
@@ -386,4 +393,4 @@ def _number(v) -> sympy.Expr:
         raise ValueError(v)
     return sympy.Float(f)
 
-__all__ = ["SymbolicMethods", "FormulaList", "Suggestion", "SIMPLIFY_SECONDS", "Y_TH"]
+__all__ = ["SymbolicMethods", "FormulaList", "Suggestion", "Y_TH"]

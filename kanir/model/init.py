@@ -23,6 +23,7 @@ from kanir.arguments import (
 )
 from kanir.backends.torch import KANLayer, KANModule
 from kanir.errors import ArgumentError
+from kanir.ir.bspline import greville
 from kanir.ir.graph import default_names
 from kanir.ir.width import LayerWidth, parse_width
 
@@ -125,12 +126,6 @@ def sparse_mask(n_in: int, n_out: int) -> torch.Tensor:
     mask[nearest_in, torch.arange(n_out)] = 1
     mask[torch.arange(n_in), nearest_out] = 1
     return mask
-
-
-def greville(grid: torch.Tensor, k: int) -> torch.Tensor:
-    """Greville abscissae (n_in, G+k): spline coefficients equal to them represent f(x) = x."""
-    P = grid.shape[1] - k - 1
-    return torch.stack([grid[:, g + 1:g + k + 1].mean(dim=1) for g in range(P)], dim=1)
 
 
 def init_module(width, mult_arity=2, grid: int = 5, k: int = 3, seed: int = 1,

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kanir.errors import KanirError, ModelFileError
+from kanir.errors import ModelFileError, VersionError
 from kanir.ir.graph import KanGraph
 from kanir.ir.io import atomic_write, graph_from_bytes, graph_to_bytes, read_model_bytes
 
@@ -30,13 +30,6 @@ __all__ = ["VersionInfo", "VersionStore", "VersionError", "parse_label"]
 _LABEL = re.compile(r"^\s*(\d+)\.(\d+)\s*$")
 _FILE = re.compile(r"^(\d+)\.(\d+)\.kanir$")
 _EXTRA_KEY = "kanir_version"
-
-
-class VersionError(KanirError, KeyError):
-    """An unknown or malformed version label, or versions that are switched off."""
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0]) if self.args else ""
 
 
 def parse_label(label) -> tuple[int, int]:

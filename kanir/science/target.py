@@ -15,17 +15,9 @@ import numpy as np
 import sympy
 import torch
 
-from kanir.errors import DataError, KanirError
+from kanir.errors import DataError, FunctionError, GroupError
 
 DEFAULT_RANGE = (-1.0, 1.0)
-
-
-class FunctionError(KanirError, ValueError):
-    """The function under test cannot be evaluated or differentiated as the tests need."""
-
-
-class GroupError(KanirError, ValueError):
-    """Variable groups are empty, overlap, or name variables that do not exist."""
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -27,7 +27,7 @@ from functools import lru_cache
 import sympy
 import torch
 
-from kanir.errors import DataError
+from kanir.errors import DataError, UnsupportedFormula
 from kanir.ir.library import LIBRARY
 from kanir.symbolic.snap import _make_table, _Table, default_table, snap_value
 from kanir.train.optim import LBFGS
@@ -75,10 +75,6 @@ def formula_table():
 
 
 # ----------------------------------------------------------------------------- torch compile
-
-
-class UnsupportedFormula(DataError):
-    """The formula uses something the torch compiler cannot evaluate."""
 
 
 Compiled = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -4,38 +4,65 @@
 (``5*x**2/12 + 0.2778*log(y)`` becomes ``0.41667*x**2 + ...``), and rounding then cuts the
 formerly exact constant. :func:`simplify_keeping_exact` hides the floats behind placeholder
 symbols while sympy works, so exact numbers stay exact; :func:`round_floats` only ever touches
-Floats. :func:`simplify_keeping_exact` also caps sympy's effort (operation counts, a time limit).
+Floats.
+
+sympy.simplify has no time limit of its own, and kanir sets none (no signals, no threads): its
+effort is bounded by an operation-count budget instead. ``simplify="auto"`` (the default of
+``KAN.formula``) runs it only on formulas within :data:`MAX_OPS_EXACT` operations, or
+:data:`MAX_OPS_FLOAT` when floats are left; ``True`` runs it whatever the size (the caller
+accepts the cost); ``False`` never runs it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
-import time
+from typing import Literal
 
 import sympy
 
-#: CPU seconds sympy.simplify may spend on one formula (main thread only; see time_limit)
-SIMPLIFY_SECONDS = 5.0
+from kanir.errors import ArgumentError
+
+#: operation budget (sympy.count_ops) of simplify="auto" for formulas whose constants are exact
+MAX_OPS_EXACT = 200
+#: ... and for formulas with floats left: trigsimp ran for minutes on a 41-operation formula
+#: with 14 floats (a Feynman run), so the cap sits well below that
+MAX_OPS_FLOAT = 30
+
+SimplifyMode = bool | Literal["auto"]
 
 
-def simplify_keeping_exact(e: sympy.Expr, max_exact: int = 200, max_float: int = 60,
-                           seconds: float | None = None) -> sympy.Expr:
+def simplify_mode(value) -> SimplifyMode:
+    """Check a ``simplify`` argument: True, False or "auto"; anything else is an ArgumentError."""
+    if value is True or value is False or value == "auto":
+        return value
+    raise ArgumentError(f"simplify must be True, False or 'auto' (simplify only formulas of at "
+                        f"most {MAX_OPS_EXACT} operations, {MAX_OPS_FLOAT} with floats), "
+                        f"got {value!r}")
+
+
+def within_budget(e: sympy.Expr, max_exact: int = MAX_OPS_EXACT,
+                  max_float: int = MAX_OPS_FLOAT) -> bool:
+    """Whether ``e`` is small enough for simplify="auto": at most ``max_exact`` operations when its
+    constants are exact, ``max_float`` when it has floats."""
+    has_floats = bool(e.atoms(sympy.Float))
+    return sympy.count_ops(e) <= (max_float if has_floats else max_exact)
+
+
+def simplify_keeping_exact(e: sympy.Expr, simplify: SimplifyMode = "auto",
+                           max_exact: int = MAX_OPS_EXACT,
+                           max_float: int = MAX_OPS_FLOAT) -> sympy.Expr:
     """sympy.simplify with the floats of ``e`` held as symbols, so Rationals, π, √2 ... stay
-    exact. Skipped on formulas too large for it to finish quickly (at most ``max_exact``
-    operations for exact formulas, ``max_float`` when floats are left) and given up after
-    ``seconds`` (default SIMPLIFY_SECONDS): trigsimp on a 40-operation formula with floats took
-    minutes here. The formula is returned unsimplified then, never lost."""
-    floats = sorted(e.atoms(sympy.Float), key=lambda f: float(f))
-    if sympy.count_ops(e) > (max_float if floats else max_exact):
+    exact. ``simplify``: "auto" skips formulas outside the operation budget (see
+    :func:`within_budget`), True always simplifies, False returns ``e``. A formula sympy cannot
+    simplify (or one skipped) is returned unsimplified, never lost. Thread-safe."""
+    simplify = simplify_mode(simplify)
+    if simplify is False or (simplify == "auto" and not within_budget(e, max_exact, max_float)):
         return e
+    floats = sorted(e.atoms(sympy.Float), key=lambda f: float(f))
     hide = {f: sympy.Dummy(f"c{k}", positive=bool(f > 0), negative=bool(f < 0))
             for k, f in enumerate(floats) if f != 0}
     try:
-        with time_limit(SIMPLIFY_SECONDS if seconds is None else seconds):
-            out = sympy.simplify(e.xreplace(hide))
-    except (TypeError, ValueError, RecursionError, NotImplementedError, OutOfTime):
+        out = sympy.simplify(e.xreplace(hide))
+    except (TypeError, ValueError, RecursionError, NotImplementedError):
         return e
     return out.xreplace({d: f for f, d in hide.items()})
 
@@ -44,33 +71,3 @@ def round_floats(e: sympy.Expr, digits: int) -> sympy.Expr:
     """Round every Float of ``e`` to ``digits`` significant digits (exact numbers untouched)."""
     return e.xreplace({f: sympy.Float(f"{float(f):.{digits}g}", digits)
                        for f in e.atoms(sympy.Float)})
-
-
-class OutOfTime(Exception):
-    """Raised inside a computation that ran past its time limit."""
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float):
-    """Interrupt the block after ``seconds`` of wall time by raising OutOfTime in it. Uses
-    SIGALRM, so it only acts in the main thread on POSIX; elsewhere the block runs unlimited
-    (the operation-count caps of simplify_keeping_exact still apply)."""
-    usable = (seconds > 0 and hasattr(signal, "setitimer")
-              and threading.current_thread() is threading.main_thread())
-    if not usable:
-        yield
-        return
-
-    def _raise(signum, frame):
-        raise OutOfTime()
-
-    old = signal.signal(signal.SIGALRM, _raise)
-    start = time.monotonic()
-    prev, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-        if prev > 0:  # someone else's timer was running: give it back what is left of it
-            signal.setitimer(signal.ITIMER_REAL, max(prev - (time.monotonic() - start), 1e-3))

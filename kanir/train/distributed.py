@@ -34,11 +34,7 @@ from contextlib import contextmanager
 import torch
 import torch.distributed as dist
 
-from kanir.errors import KanirError
-
-
-class DistributedError(KanirError, RuntimeError):
-    """The process group cannot be set up, or ranks disagree (e.g. different batch counts)."""
+from kanir.errors import DistributedError
 
 
 # ---------------------------------------------------------------------- set up / tear down

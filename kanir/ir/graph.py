@@ -106,14 +106,13 @@ class KanGraph:
         return cls.from_layers(parse_width(width, mult_arity), **kw)
 
     def copy(self) -> KanGraph:
-        """A deep copy: activations and attribute dicts are copied, never shared."""
+        """A deep copy: activations, their meta, attribute dicts and metadata are copied at
+        every depth, never shared; the copy is writeable even when this graph is a read-only
+        view."""
         g = nx.DiGraph()
-        for n, a in self.nx.nodes(data=True):
-            g.add_node(n, **_copy_attrs(a))
-        for u, v, a in self.nx.edges(data=True):
-            g.add_edge(u, v, **_copy_attrs(a))
-        meta = {k: (list(v) if isinstance(v, list) else v) for k, v in self.meta.items()}
-        return KanGraph(g, meta, self.level)
+        g.add_nodes_from((n, _copy_attrs(a)) for n, a in self.nx.nodes(data=True))
+        g.add_edges_from((u, v, _copy_attrs(a)) for u, v, a in self.nx.edges(data=True))
+        return KanGraph(g, _copy_value(self.meta), self.level)
 
     # ------------------------------------------------------------------ structure
     @property
@@ -269,17 +268,22 @@ class KanGraph:
 
 
 def _copy_attrs(a: dict) -> dict:
-    out = {}
-    for k, v in a.items():
-        if isinstance(v, Activation | SplinePart | SymbolicPart):
-            out[k] = v.copy()
-        elif isinstance(v, np.ndarray):
-            out[k] = v.copy()
-        elif isinstance(v, dict | list):
-            out[k] = type(v)(v)
-        else:
-            out[k] = v
-    return out
+    return {k: _copy_value(v) for k, v in a.items()}
+
+
+def _copy_value(v):
+    """A copy of an attribute value at every depth (scalars and strings are shared)."""
+    if isinstance(v, Activation):
+        c = v.copy()
+        c.meta = _copy_value(v.meta)
+        return c
+    if isinstance(v, SplinePart | SymbolicPart | np.ndarray):
+        return v.copy()
+    if isinstance(v, dict):
+        return {k: _copy_value(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return type(v)(_copy_value(x) for x in v)
+    return v
 
 
 __all__ = ["KanGraph", "N", "S", "FORMAT_VERSION", "LIBRARY"]

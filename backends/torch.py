@@ -392,8 +392,8 @@ def lower(graph: KanGraph, keep_device_of: KANModule | None = None) -> KANModule
         if act is None:
             continue
         by_layer[u[1]].append((u[2], v[2], act))
-        attrs = {k: val for k, val in a.items() if k != "act"}
-        if attrs or act.meta:
+        if len(a) > 1 or act.meta:
+            attrs = {k: val for k, val in a.items() if k != "act"}
             edge_notes[(u[1], u[2], v[2])] = {"meta": _copy_note(act.meta),
                                               "attrs": _copy_note(attrs)}
     node_notes = {}

@@ -291,3 +291,26 @@ def test_max_versions_bounds_the_states_held_and_keeps_the_listing():
     assert kanir.KAN(width=[1, 1], device="cpu", max_versions=1).versions.held() == 1
     with pytest.raises(kanir.KanirError, match="max_versions"):
         kanir.KAN(width=[1, 1], device="cpu", max_versions=0)
+
+
+def test_consecutive_versions_share_unchanged_tensors():
+    model, _ = _model_and_data()
+    model.remove_edge(0, 0, 0)
+    entries = model.versions._entries
+    before, after = entries[(0, 0)].data, entries[(0, 1)].data
+    assert after.layers[1].coef is before.layers[1].coef  # layer 1 did not change
+    assert not torch.equal(after.layers[0].mask_sp, before.layers[0].mask_sp)
+    model.rewind("0.0")
+    assert model.graph.edge(0, 0, 0) is not None and model.net.layers[1].coef is not \
+        before.layers[1].coef  # a rewound state is a copy, never the stored tensors
+
+
+def test_input_definitions_of_augment_input_survive_save_and_load(tmp_path):
+    x1, x2 = sympy.symbols("x_1 x_2")
+    model, x = _model_and_data()
+    data = {"train_input": x, "train_label": x[:, :1], "test_input": x, "test_label": x[:, :1]}
+    model.augment_input([x1, x2], [x1 * x2], data)
+    defs = model.graph.meta["input_defs"]
+    assert defs[0][1] == "x_1*x_2"
+    model.save(tmp_path / "aug.kanir")
+    assert kanir.load(tmp_path / "aug.kanir").graph.meta["input_defs"] == defs

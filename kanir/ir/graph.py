@@ -109,10 +109,7 @@ class KanGraph:
         """A deep copy: activations, their meta, attribute dicts and metadata are copied at
         every depth, never shared; the copy is writeable even when this graph is a read-only
         view."""
-        g = nx.DiGraph()
-        g.add_nodes_from((n, _copy_attrs(a)) for n, a in self.nx.nodes(data=True))
-        g.add_edges_from((u, v, _copy_attrs(a)) for u, v, a in self.nx.edges(data=True))
-        return KanGraph(g, _copy_value(self.meta), self.level)
+        return KanGraph(_copy_nx(self.nx), _copy_value(self.meta), self.level)
 
     # ------------------------------------------------------------------ structure
     @property
@@ -267,17 +264,39 @@ class KanGraph:
         return graphs_equal(self, other)
 
 
+def _copy_nx(src: nx.DiGraph) -> nx.DiGraph:
+    """A DiGraph with copies of ``src``'s attribute dicts, in ``src``'s node, successor and
+    predecessor order, built from its adjacency dicts (networkx's add_edges_from costs more
+    than the copies themselves at 10k edges; assigning ``_succ``/``_pred`` resets its caches)."""
+    g = nx.DiGraph()
+    g.graph.update(_copy_value(dict(src.graph)))
+    g._node = {n: _copy_attrs(a) for n, a in src._node.items()}
+    succ = {u: {v: _copy_attrs(a) for v, a in nbrs.items()} for u, nbrs in src._succ.items()}
+    g._succ = succ
+    g._pred = {v: {u: succ[u][v] for u in nbrs} for v, nbrs in src._pred.items()}
+    return g
+
+
 def _copy_attrs(a: dict) -> dict:
     return {k: _copy_value(v) for k, v in a.items()}
 
 
 def _copy_value(v):
     """A copy of an attribute value at every depth (scalars and strings are shared)."""
-    if isinstance(v, Activation):
-        c = v.copy()
-        c.meta = _copy_value(v.meta)
-        return c
-    if isinstance(v, SplinePart | SymbolicPart | np.ndarray):
+    if type(v) is Activation:  # built directly: dataclasses.replace is slow at 10k edges
+        sp, sy = v.spline, v.symbolic
+        if type(sp) is SplinePart:
+            sp = SplinePart(np.array(sp.grid, copy=True), np.array(sp.coef, copy=True), sp.k,
+                            sp.scale_base, sp.scale_sp,
+                            sp.base_fun, sp.active)
+        elif sp is not None:
+            sp = sp.copy()
+        if type(sy) is SymbolicPart:
+            sy = SymbolicPart(sy.fun, sy.a, sy.b, sy.c, sy.d)
+        elif sy is not None:
+            sy = sy.copy()
+        return Activation(sp, sy, _copy_value(v.meta) if v.meta else {})
+    if isinstance(v, Activation | SplinePart | SymbolicPart | np.ndarray):
         return v.copy()
     if isinstance(v, dict):
         return {k: _copy_value(x) for k, x in v.items()}

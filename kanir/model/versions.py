@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from kanir.errors import KanirError, ModelFileError
 from kanir.ir.graph import KanGraph
 from kanir.ir.io import atomic_write, graph_from_bytes, graph_to_bytes, read_model_bytes
@@ -161,7 +163,7 @@ class VersionStore:
         parent = self.current if rewind_from is None else format_label(*parse_label(rewind_from))
         meta = VersionInfo(label, str(op), loss, parent, _plain(info), time.time())
         if self.folder is None:
-            entry = _Entry(meta, _cpu_copy(snapshot))
+            entry = _Entry(meta, _share_unchanged(_cpu_copy(snapshot), self._last_held()))
         else:
             path = self.folder / f"{label}.kanir"
             atomic_write(path, graph_to_bytes(to_graph(snapshot), {_EXTRA_KEY: _extra(meta)}))
@@ -170,6 +172,13 @@ class VersionStore:
         self.current = label
         self._enforce_cap()
         return label
+
+    def _last_held(self):
+        """The newest in-memory state (None when there is none)."""
+        for entry in reversed(list(self._entries.values())):
+            if entry.data is not None:
+                return entry.data
+        return None
 
     def _enforce_cap(self) -> None:
         """Drop the oldest in-memory states beyond ``max_versions`` (the current one stays)."""
@@ -304,6 +313,25 @@ def _cpu_copy(obj):
             sub.acts = None
     to = getattr(c, "to", None)
     return to("cpu") if callable(to) else c
+
+
+def _share_unchanged(new, previous):
+    """``new`` (a stored module copy) with every tensor equal to the same-named tensor of
+    ``previous`` replaced by that tensor, so consecutive versions share unchanged storage
+    (stored states are never written; ``snapshot`` hands out copies)."""
+    if not isinstance(new, torch.nn.Module) or not isinstance(previous, torch.nn.Module):
+        return new
+    before = dict(previous.named_parameters()) | dict(previous.named_buffers())
+    for kind in ("_parameters", "_buffers"):
+        for mod_name, mod in new.named_modules():
+            slots = mod.__dict__.get(kind, {})
+            for name, t in list(slots.items()):
+                old = before.get(f"{mod_name}.{name}" if mod_name else name)
+                if (t is not None and old is not None and old.shape == t.shape
+                        and old.dtype == t.dtype and type(old) is type(t) and torch.equal(old, t)
+                        and old.requires_grad == t.requires_grad):
+                    slots[name] = old
+    return new
 
 
 def _plain(info: dict) -> dict:

@@ -58,8 +58,15 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, nn.Module):
     numbers a new model's versions from 0.0).
 
     kanir's own keyword arguments: ``input_names``/``output_names`` (distinct identifiers),
-    ``dtype`` (torch.float32, the default, or torch.float64), ``versions``. The torch module is
-    ``model.net`` (``model.module(start_layer, chain)`` is pykan's module constraint).
+    ``dtype`` (torch.float32, the default, or torch.float64), ``versions``, ``max_versions``
+    (how many states in-memory versions hold; the listing stays complete).
+
+    State: the torch module ``model.net`` is the model; ``model.graph`` is a cached read-only
+    view of it (lift and lower are lossless, annotations included), and passes put their
+    result back into the same module whenever the shapes allow, so hooks, frozen parameters,
+    train/eval and keep_acts survive them. ``save`` keeps ``grid_eps`` and the trainable
+    flags. The torch module is ``model.net`` (``model.module(start_layer, chain)`` is pykan's
+    module constraint).
     Every argument is checked; a bad one is a KanirError that names it.
     """
 

@@ -9,6 +9,7 @@ are single-core); timings on a shared machine are noisy, so read the best column
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -67,6 +68,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     torch.set_num_threads(1)
+    load_start = os.getloadavg()[0]
     width = [int(w) for w in args.width.split(",")]
     r = args.repeat
     model = kanir.KAN(width=width, grid=5, k=3, seed=0, device="cpu")
@@ -99,7 +101,8 @@ def main() -> None:
     one = sum(t.numel() * t.element_size() for t in list(mv.net.parameters())
               + list(mv.net.buffers())) / 2**20
     print(f"KAN width={width}, {sum(1 for _ in g.act_edges())} edges; best/median of {r} "
-          f"(width/graph: 50); torch threads 1")
+          f"(width/graph: 50); torch threads 1; load average {load_start:.2f} at start, "
+          f"{os.getloadavg()[0]:.2f} at end")
     print(f"| {'step':<30} | {'best s':>10} | {'median s':>10} | target |")
     print(f"|{'-' * 32}|{'-' * 12}|{'-' * 12}|--------|")
     for name, best, med, target in rows:

@@ -15,7 +15,7 @@ from torch import nn
 from kanir.errors import GraphError
 from kanir.ir.activation import Activation, SplinePart, SymbolicPart
 from kanir.ir.bspline import dense_bases, dense_from_local, local_eval, spline_contract, uniform_grid
-from kanir.ir.graph import KanGraph, N, S
+from kanir.ir.graph import KanGraph, N, S, gc_paused
 from kanir.ir.library import LIBRARY
 from kanir.ir.width import LayerWidth
 from kanir.train.edge_std import edge_std, edge_std_reference, spline_and_std
@@ -377,6 +377,12 @@ _NODE_KEYS = frozenset({"kind", "layer", "index", "scale", "bias", "arity"})
 
 
 def lower(graph: KanGraph, keep_device_of: KANModule | None = None) -> KANModule:
+    """Build the torch module of a layered KanGraph (validated first): see :func:`_lower`."""
+    with gc_paused():
+        return _lower(graph, keep_device_of)
+
+
+def _lower(graph: KanGraph, keep_device_of: KANModule | None = None) -> KANModule:
     """Build the torch module of a layered KanGraph (validated first). Lossless: what the
     tensors cannot hold (activation meta such as exact constants, node and edge attributes such
     as ``exact`` and ``score``) goes to ``module.annotations``; graph metadata to ``module.meta``."""
@@ -485,8 +491,14 @@ def _lower_layer(graph: KanGraph, l: int, n_in: int, out: LayerWidth, dtype,
     return layer
 
 
-@torch.no_grad()
 def lift(module: KANModule, readonly: bool = False) -> KanGraph:
+    """Read a KANModule back into a layered KanGraph: see :func:`_lift`."""
+    with gc_paused():
+        return _lift(module, readonly)
+
+
+@torch.no_grad()
+def _lift(module: KANModule, readonly: bool = False) -> KanGraph:
     """Read a KANModule back into a layered KanGraph: exact values (arrays in the module dtype,
     each edge's own views of one copy per layer; ``readonly`` makes them unwritable) plus the
     module's annotations."""

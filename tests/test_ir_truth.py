@@ -314,3 +314,19 @@ def test_input_definitions_of_augment_input_survive_save_and_load(tmp_path):
     assert defs[0][1] == "x_1*x_2"
     model.save(tmp_path / "aug.kanir")
     assert kanir.load(tmp_path / "aug.kanir").graph.meta["input_defs"] == defs
+
+
+def test_fast_check_still_names_each_broken_edge():
+    g = kanir.KAN(width=[6, 8, 1], seed=0, device="cpu").graph.copy()
+    g.edge(0, 2, 3).spline.coef[1] = np.nan
+    g.edge(0, 4, 5).spline.grid[0] -= 0.5  # no longer the grid of node 4's other edges
+    g.edge(0, 1, 1).symbolic = SymbolicPart("nosuchfun")
+    g.edge(1, 3, 0).spline.scale_sp = "1.0"
+    probs = g.problems()
+    assert any("('n', 0, 2)->('s', 1, 3): spline coefficients contain NaN" in p for p in probs)
+    assert any(p.startswith("edge (0,4,5) has a different spline grid") for p in probs)
+    assert any("('n', 0, 1)->('s', 1, 1)" in p and "nosuchfun" in p for p in probs)
+    assert any("('n', 1, 3)->('s', 2, 0): spline scale_sp is not a finite number" in p
+               for p in probs)
+    assert len(probs) == 4
+    assert kanir.KAN(width=[6, 8, 1], seed=0, device="cpu").graph.problems() == []

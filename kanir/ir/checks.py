@@ -58,15 +58,15 @@ def _forward_only(g) -> bool:
 
 def _suspect_activations(acts: list) -> tuple[list, bool]:
     """The activations that may have a problem, found with vectorised checks (one array
-    operation per group of same-shaped splines); :func:`activation_problems` then explains
-    each. Clean graphs never reach the per-edge checks, which is what keeps check() fast.
-    Also whether the splines of each layer visibly share G, k and one grid per source node
-    (False: let :func:`_shared_grid_problems` look edge by edge)."""
+    operation per layer's splines); :func:`activation_problems` then explains each. Clean
+    graphs never reach the per-edge checks, which is what keeps check() fast. Also whether the
+    splines of each layer visibly share G, k and one grid per source node (False: let
+    :func:`_shared_grid_problems` look edge by edge)."""
     bad: set[int] = set()
     names: dict[str, bool] = {}
     params, owners, groups = [], [], {}
-    for n, (_, _, act) in enumerate(acts):
-        if not isinstance(act, Activation):
+    for n, (u, _, act) in enumerate(acts):
+        if type(act) is not Activation and not isinstance(act, Activation):
             bad.add(n)
             continue
         s = act.symbolic
@@ -81,38 +81,36 @@ def _suspect_activations(acts: list) -> tuple[list, bool]:
                 names[s.fun] = ok
             if not ok:
                 bad.add(n)
-            if all(isinstance(v, _NUMBER) for v in s.params):
-                params.append(s.params)
-                owners.append(n)
-            else:
-                bad.add(n)
-        sp = act.spline
-        if sp is not None:
-            grid, coef = sp.grid, sp.coef
-            if (not isinstance(grid, np.ndarray) or not isinstance(coef, np.ndarray)
-                    or grid.ndim != 1 or coef.ndim != 1 or not isinstance(sp.k, int)
-                    or isinstance(sp.k, bool) or sp.k < 1 or len(grid) != len(coef) + sp.k + 1
-                    or len(grid) - 2 * sp.k - 1 < 1):
-                bad.add(n)
-                continue
-            u = acts[n][0]
-            layer = u[1] if isinstance(u, tuple) and len(u) == 3 else None
-            groups.setdefault((layer, len(grid), sp.k), []).append(n)
+            params.append(s.params)
+            owners.append(n)
+        if act.spline is not None:
+            groups.setdefault(u[1] if type(u) is tuple and len(u) == 3 else None, []).append(n)
     if params:
+        kinds = {type(v) for row in params for v in row}
         try:
-            p = np.asarray(params, dtype=float)
-            finite = np.isfinite(p).all(axis=1)
+            finite = np.isfinite(np.asarray(params, dtype=float)).all(axis=1)
             bad.update(owners[m] for m in np.nonzero(~finite)[0])
         except (TypeError, ValueError):
             bad.update(owners)
-    layers = [key[0] for key in groups]
-    shared = None not in layers and len(set(layers)) == len(layers)
+        if not all(issubclass(t, _NUMBER) for t in kinds):
+            bad.update(o for o, row in zip(owners, params)
+                       if not all(isinstance(v, _NUMBER) for v in row))
+    shared = None not in groups
     for members in groups.values():
         sps = [acts[n][2].spline for n in members]
+        ks = {sp.k for sp in sps}
+        scale_types = {type(sp.scale_base) for sp in sps} | {type(sp.scale_sp) for sp in sps}
+        k = next(iter(ks))
         try:
+            if (len(ks) != 1 or type(k) is not int or k < 1
+                    or not all(issubclass(t, _NUMBER) for t in scale_types)):
+                raise ValueError
             raw = np.stack([sp.grid for sp in sps])
-            grid = raw.astype(float)
             coef = np.stack([sp.coef for sp in sps]).astype(float)
+            grid = raw.astype(float)
+            if (raw.ndim != 2 or coef.ndim != 2 or raw.shape[1] != coef.shape[1] + k + 1
+                    or raw.shape[1] - 2 * k - 1 < 1):
+                raise ValueError
             scales = np.array([(sp.scale_base, sp.scale_sp) for sp in sps], dtype=float)
         except (TypeError, ValueError):
             bad.update(members)
@@ -125,9 +123,6 @@ def _suspect_activations(acts: list) -> tuple[list, bool]:
             first: dict = {}
             src = [first.setdefault(acts[n][0][2], m) for m, n in enumerate(members)]
             shared = bool((raw[src] == raw).all())
-        for m, sp in enumerate(sps):  # numeric strings pass the array conversion
-            if not (isinstance(sp.scale_base, _NUMBER) and isinstance(sp.scale_sp, _NUMBER)):
-                bad.add(members[m])
     return [acts[n] for n in sorted(bad)], shared and not bad
 
 

@@ -330,3 +330,12 @@ def test_fast_check_still_names_each_broken_edge():
                for p in probs)
     assert len(probs) == 4
     assert kanir.KAN(width=[6, 8, 1], seed=0, device="cpu").graph.problems() == []
+
+
+@pytest.mark.parametrize("name", ["prune", "fix_symbolic"])
+def test_dtype_survives_a_pass(name):
+    model, x = _model_and_data()
+    model.double()
+    PASSES[name](model, x.double())
+    assert model.dtype == torch.float64 and model.graph.meta["dtype"] == "float64"
+    assert model(x.double()).dtype == torch.float64

@@ -16,7 +16,7 @@ from kanir.backends.edge_std import edge_std, edge_std_reference, spline_and_std
 from kanir.errors import GraphError
 from kanir.ir.activation import Activation, SplinePart, SymbolicPart
 from kanir.ir.bspline import dense_bases, dense_from_local, local_eval, spline_contract, uniform_grid
-from kanir.ir.graph import KanGraph, N, S
+from kanir.ir.graph import KanGraph, N, S, gc_paused
 from kanir.ir.library import BASE_FUNCTIONS, LIBRARY
 from kanir.ir.width import LayerWidth
 
@@ -288,12 +288,32 @@ class KANLayer(nn.Module):
 
 
 class KANModule(nn.Module):
-    """A stack of KANLayers; the lowered form of a layered KanGraph."""
+    """A stack of KANLayers; the lowered form of a layered KanGraph.
 
-    def __init__(self, layers: list[KANLayer], meta: dict):
+    ``meta`` holds the graph's metadata; ``annotations`` everything else a graph carries that
+    the tensors do not: ``{"nodes": {node id: extra attributes such as exact, score},
+    "edges": {(l, i, j): {"meta": Activation.meta, "attrs": edge attributes such as score}}}``.
+    :func:`lift` gives them back, so model -> graph -> model loses nothing.
+    """
+
+    #: edge and node attributes measured on the parameters (attribution): dropped by training
+    ANALYSIS_KEYS = ("score", "std", "mean", "l1")
+
+    def __init__(self, layers: list[KANLayer], meta: dict, annotations: dict | None = None):
         super().__init__()
         self.layers = nn.ModuleList(layers)
         self.meta = dict(meta)
+        self.annotations = annotations if annotations is not None else {"nodes": {}, "edges": {}}
+
+    def drop_analysis(self) -> None:
+        """Forget attribution results carried from a graph (they describe older parameters)."""
+        ann = getattr(self, "annotations", None)
+        if not ann:
+            return
+        for store in (ann["nodes"], {k: v["attrs"] for k, v in ann["edges"].items()}):
+            for attrs in store.values():
+                for key in self.ANALYSIS_KEYS:
+                    attrs.pop(key, None)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -337,54 +357,105 @@ class KANModule(nn.Module):
 
 
 # ---------------------------------------------------------------------- lower / lift
+#: node attributes the tensors and the layer structure hold; any other key is an annotation
+_NODE_KEYS = frozenset({"kind", "layer", "index", "scale", "bias", "arity"})
+
+
 def lower(graph: KanGraph, keep_device_of: KANModule | None = None) -> KANModule:
-    """Build the torch module of a layered KanGraph (validated first)."""
+    """Build the torch module of a layered KanGraph (validated first): see :func:`_lower`."""
+    with gc_paused():
+        return _lower(graph, keep_device_of)
+
+
+def _lower(graph: KanGraph, keep_device_of: KANModule | None = None) -> KANModule:
+    """Build the torch module of a layered KanGraph (validated first). Lossless: what the
+    tensors cannot hold (activation meta such as exact constants, node and edge attributes such
+    as ``exact`` and ``score``) goes to ``module.annotations``; graph metadata to ``module.meta``."""
     if graph.level != "layered":
         raise GraphError("lower() needs a layered KanGraph; run kanir.passes.canonicalize first")
     graph.check()
     dtype = torch_dtype(graph.meta["dtype"])
     lws = graph.layer_widths()
-    layers = []
-    for l in range(len(lws) - 1):
-        layers.append(_lower_layer(graph, l, lws[l].n_nodes, lws[l + 1], dtype))
-    meta = {k: graph.meta[k] for k in graph.meta}
-    module = KANModule(layers, meta)
+    by_layer: dict[int, list] = {l: [] for l in range(len(lws) - 1)}
+    edge_notes: dict[tuple, dict] = {}
+    for u, v, a in graph.nx.edges(data=True):
+        act = a.get("act")
+        if act is None:
+            continue
+        by_layer[u[1]].append((u[2], v[2], act))
+        if len(a) > 1 or act.meta:
+            attrs = {k: val for k, val in a.items() if k != "act"}
+            edge_notes[(u[1], u[2], v[2])] = {"meta": _copy_note(act.meta),
+                                              "attrs": _copy_note(attrs)}
+    node_notes = {}
+    for n, a in graph.nx.nodes(data=True):
+        extra = {k: val for k, val in a.items() if k not in _NODE_KEYS}
+        if extra:
+            node_notes[n] = _copy_note(extra)
+    layers = [_lower_layer(graph, l, lws[l].n_nodes, lws[l + 1], dtype, by_layer[l])
+              for l in range(len(lws) - 1)]
+    meta = {k: _copy_note(v) for k, v in graph.meta.items()}
+    module = KANModule(layers, meta, {"nodes": node_notes, "edges": edge_notes})
     if keep_device_of is not None:
         module.to(keep_device_of.device)
     return module
 
 
-def _layer_gk(graph: KanGraph, l: int):
-    for *_, act in graph.act_edges(l):
+def _copy_note(v):
+    """A private copy of an annotation value (dicts, lists and arrays copied, scalars shared)."""
+    if isinstance(v, dict):
+        return {k: _copy_note(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_copy_note(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return v.copy()
+    return v
+
+
+def _layer_gk(graph: KanGraph, l: int, edges: list):
+    for _, _, act in edges:
         if act.spline is not None:
             return act.spline.G, act.spline.k, act.spline.base_fun
     return int(graph.meta["grid"]), int(graph.meta["k"]), graph.meta.get("base_fun", "silu")
 
 
-def _lower_layer(graph: KanGraph, l: int, n_in: int, out: LayerWidth, dtype) -> KANLayer:
-    G, k, base_fun = _layer_gk(graph, l)
+def _lower_layer(graph: KanGraph, l: int, n_in: int, out: LayerWidth, dtype,
+                 edges: list) -> KANLayer:
+    G, k, base_fun = _layer_gk(graph, l, edges)
     lo, hi = graph.meta.get("grid_range", (-1.0, 1.0))
     layer = KANLayer(n_in, out, G, k, dtype, base_fun, (float(lo), float(hi)))
     n_out = out.n_subnodes
-    grid = layer.grid.numpy().copy()
+    grid = layer.grid.numpy().astype(np.float64)
     coef = np.zeros((n_in, n_out, G + k))
     sb, ssp = np.zeros((n_in, n_out)), np.ones((n_in, n_out))
     has, msp, msym = np.zeros((n_in, n_out), bool), np.zeros((n_in, n_out)), np.zeros((n_in, n_out))
     aff = np.tile(np.array([1.0, 0.0, 1.0, 0.0]), (n_in, n_out, 1))
-    for _, i, j, act in graph.act_edges(l):
+    sp_rows, sy_rows = [], []
+    for i, j, act in edges:
         sp, sy = act.spline, act.symbolic
         if sp is not None:
             if sp.base_fun != base_fun:
                 raise GraphError(f"edge ({l},{i},{j}) uses base function {sp.base_fun!r} but layer "
                                  f"{l} uses {base_fun!r}; one base function per layer")
-            grid[i] = sp.grid
-            coef[i, j] = sp.coef
-            sb[i, j], ssp[i, j] = sp.scale_base, sp.scale_sp
-            has[i, j], msp[i, j] = True, float(sp.active)
+            sp_rows.append((i, j, sp))
         if sy is not None:
-            msym[i, j] = 1.0
-            aff[i, j] = sy.params
+            sy_rows.append((i, j, sy))
             layer.sym_funs[i][j] = LIBRARY.canonical_name(sy.fun)
+    if sp_rows:
+        ii = np.array([r[0] for r in sp_rows])
+        jj = np.array([r[1] for r in sp_rows])
+        grid[ii] = np.stack([r[2].grid for r in sp_rows])
+        coef[ii, jj] = np.stack([r[2].coef for r in sp_rows])
+        sb[ii, jj] = [r[2].scale_base for r in sp_rows]
+        ssp[ii, jj] = [r[2].scale_sp for r in sp_rows]
+        has[ii, jj] = True
+        msp[ii, jj] = [float(r[2].active) for r in sp_rows]
+    if sy_rows:
+        ii = np.array([r[0] for r in sy_rows])
+        jj = np.array([r[1] for r in sy_rows])
+        msym[ii, jj] = 1.0
+        aff[ii, jj] = [r[2].params for r in sy_rows]
+    nodes = graph.nx.nodes
     with torch.no_grad():
         t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype)
         layer.grid.copy_(t(grid))
@@ -395,48 +466,83 @@ def _lower_layer(graph: KanGraph, l: int, n_in: int, out: LayerWidth, dtype) -> 
         layer.mask_sp.copy_(t(msp))
         layer.mask_sym.copy_(t(msym))
         layer.sym_affine.copy_(t(aff))
-        for j in range(n_out):
-            a = graph.nx.nodes[S(l + 1, j)]
-            layer.subnode_scale[j], layer.subnode_bias[j] = a["scale"], a["bias"]
-        for i in range(out.n_nodes):
-            a = graph.nx.nodes[N(l + 1, i)]
-            layer.node_scale[i], layer.node_bias[i] = a["scale"], a["bias"]
+        subs = [nodes[S(l + 1, j)] for j in range(n_out)]
+        layer.subnode_scale.copy_(t([a["scale"] for a in subs]))
+        layer.subnode_bias.copy_(t([a["bias"] for a in subs]))
+        outs = [nodes[N(l + 1, i)] for i in range(out.n_nodes)]
+        layer.node_scale.copy_(t([a["scale"] for a in outs]))
+        layer.node_bias.copy_(t([a["bias"] for a in outs]))
     layer.refresh_symbolic()
     return layer
 
 
+def lift(module: KANModule, readonly: bool = False) -> KanGraph:
+    """Read a KANModule back into a layered KanGraph: see :func:`_lift`."""
+    with gc_paused():
+        return _lift(module, readonly)
+
+
 @torch.no_grad()
-def lift(module: KANModule) -> KanGraph:
-    """Read a KANModule back into a layered KanGraph (exact values, arrays in the module dtype)."""
+def _lift(module: KANModule, readonly: bool = False) -> KanGraph:
+    """Read a KANModule back into a layered KanGraph: exact values (arrays in the module dtype,
+    each edge's own views of one copy per layer; ``readonly`` makes them unwritable) plus the
+    module's annotations."""
     widths = [LayerWidth(module.layers[0].n_in)] + [layer.out_width for layer in module.layers]
-    meta = dict(module.meta)
+    meta = {k: _copy_note(v) for k, v in module.meta.items()}
     meta["dtype"] = dtype_name(module.dtype)
     g = KanGraph.from_layers(widths, meta.pop("input_names", None), meta.pop("output_names", None),
                              **meta)
+    ann = getattr(module, "annotations", None) or {"nodes": {}, "edges": {}}
+    notes = ann["edges"]
     for l, layer in enumerate(module.layers):
-        _lift_layer(g, l, layer)
+        _lift_layer(g, l, layer, notes, readonly)
+    nodes = g.nx.nodes
+    for n, extra in ann["nodes"].items():
+        if n in nodes:
+            nodes[n].update(_copy_note(extra))
     return g
 
 
-def _lift_layer(g: KanGraph, l: int, layer: KANLayer) -> None:
+def _lift_layer(g: KanGraph, l: int, layer: KANLayer, notes: dict, readonly: bool) -> None:
     cpu = lambda t: t.detach().cpu().numpy()
-    grid, coef = cpu(layer.grid), cpu(layer.coef)
-    sb, ssp, aff = cpu(layer.scale_base), cpu(layer.scale_sp), cpu(layer.sym_affine)
-    has, msp, msym = cpu(layer.has_spline), cpu(layer.mask_sp), cpu(layer.mask_sym)
-    for i, j in zip(*np.nonzero(has | (msym != 0))):
+    n_in, n_out = layer.n_in, layer.n_out
+    grid = cpu(layer.grid)
+    ng = grid.shape[1]
+    grids = np.array(np.broadcast_to(grid[:, None, :], (n_in, n_out, ng))).reshape(-1, ng)
+    coefs = np.array(cpu(layer.coef)).reshape(n_in * n_out, -1)
+    if readonly:
+        grids.flags.writeable = coefs.flags.writeable = False
+    grids, coefs = list(grids), list(coefs)
+    sb, ssp = cpu(layer.scale_base).tolist(), cpu(layer.scale_sp).tolist()
+    aff = cpu(layer.sym_affine).tolist()
+    has, msym = cpu(layer.has_spline), cpu(layer.mask_sym) != 0
+    has_l, on_sp, on_sym = has.tolist(), (cpu(layer.mask_sp) != 0).tolist(), msym.tolist()
+    k, base_fun, funs = layer.k, layer.base_fun, layer.sym_funs
+    rows = []
+    for i, j in zip(*(ix.tolist() for ix in np.nonzero(has | msym))):
         sp = sy = None
-        if has[i, j]:
-            sp = SplinePart(grid[i].copy(), coef[i, j].copy(), layer.k, float(sb[i, j]),
-                            float(ssp[i, j]), layer.base_fun, bool(msp[i, j] != 0))
-        if msym[i, j] != 0:
-            sy = SymbolicPart(layer.sym_funs[i][j], *(float(v) for v in aff[i, j]))
-        g.nx.add_edge(N(l, int(i)), S(l + 1, int(j)), act=Activation(sp, sy))
-    for j in range(layer.n_out):
-        a = g.nx.nodes[S(l + 1, j)]
-        a["scale"], a["bias"] = float(layer.subnode_scale[j]), float(layer.subnode_bias[j])
-    for i in range(layer.out_width.n_nodes):
-        a = g.nx.nodes[N(l + 1, i)]
-        a["scale"], a["bias"] = float(layer.node_scale[i]), float(layer.node_bias[i])
+        if has_l[i][j]:
+            sp = SplinePart(grids[i * n_out + j], coefs[i * n_out + j], k, sb[i][j], ssp[i][j],
+                            base_fun, on_sp[i][j])
+        if on_sym[i][j]:
+            sy = SymbolicPart(funs[i][j], *aff[i][j])
+        note = notes.get((l, i, j)) if notes else None
+        if note is None:
+            rows.append((N(l, i), S(l + 1, j), {"act": Activation(sp, sy)}))
+        else:
+            attrs = _copy_note(note["attrs"])
+            attrs["act"] = Activation(sp, sy, _copy_note(note["meta"]))
+            rows.append((N(l, i), S(l + 1, j), attrs))
+    g.nx.add_edges_from(rows)
+    nodes = g.nx.nodes
+    for j, (sc, bi) in enumerate(zip(cpu(layer.subnode_scale).tolist(),
+                                     cpu(layer.subnode_bias).tolist())):
+        a = nodes[S(l + 1, j)]
+        a["scale"], a["bias"] = sc, bi
+    for i, (sc, bi) in enumerate(zip(cpu(layer.node_scale).tolist(),
+                                     cpu(layer.node_bias).tolist())):
+        a = nodes[N(l + 1, i)]
+        a["scale"], a["bias"] = sc, bi
 
 
 def to_torch(graph: KanGraph) -> KANModule:

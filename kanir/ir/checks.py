@@ -12,6 +12,7 @@ from kanir.ir.activation import Activation
 from kanir.ir.library import LIBRARY
 
 NODE_KINDS = {"input", "sum", "mult", "output", "subnode"}
+_NUMBER = (int, float, np.floating, np.integer)
 
 
 def graph_problems(graph) -> list[str]:
@@ -29,16 +30,100 @@ def graph_problems(graph) -> list[str]:
         for key in ("scale", "bias"):
             if key in a and not _finite_number(a[key]):
                 probs.append(f"node {n} has a non-finite {key} {a[key]!r}")
-    for u, v, a in g.edges(data=True):
-        if "act" in a:
-            probs += [f"edge {u}->{v}: {p}" for p in activation_problems(a["act"])]
-    if not nx.is_directed_acyclic_graph(g):
-        probs.append("the graph has a cycle")
+    acts = [(u, v, a["act"]) for u, v, a in g.edges(data=True) if "act" in a]
+    suspects, grids_shared = _suspect_activations(acts)
+    for u, v, act in suspects:
+        probs += [f"edge {u}->{v}: {p}" for p in activation_problems(act)]
+    if graph.level != "layered" or not _forward_only(g):
+        if not nx.is_directed_acyclic_graph(g):
+            probs.append("the graph has a cycle")
     if graph.level == "layered":
-        probs += _layered_problems(graph)
+        probs += _layered_problems(graph, grids_shared)
     else:
         probs += _expression_problems(graph)
     return probs
+
+
+def _forward_only(g) -> bool:
+    """Layered graphs are acyclic when every edge goes node layer l -> subnode layer l+1 or
+    subnode -> node of the same layer (the layered checks report other edges)."""
+    for u, v in g.edges:
+        if not (isinstance(u, tuple) and isinstance(v, tuple) and len(u) == 3 and len(v) == 3):
+            return False
+        if not ((u[0] == "n" and v[0] == "s" and v[1] == u[1] + 1)
+                or (u[0] == "s" and v[0] == "n" and v[1] == u[1])):
+            return False
+    return True
+
+
+def _suspect_activations(acts: list) -> tuple[list, bool]:
+    """The activations that may have a problem, found with vectorised checks (one array
+    operation per layer's splines); :func:`activation_problems` then explains each. Clean
+    graphs never reach the per-edge checks, which is what keeps check() fast. Also whether the
+    splines of each layer visibly share G, k and one grid per source node (False: let
+    :func:`_shared_grid_problems` look edge by edge)."""
+    bad: set[int] = set()
+    names: dict[str, bool] = {}
+    params, owners, groups = [], [], {}
+    for n, (u, _, act) in enumerate(acts):
+        if type(act) is not Activation and not isinstance(act, Activation):
+            bad.add(n)
+            continue
+        s = act.symbolic
+        if s is not None:
+            ok = names.get(s.fun)
+            if ok is None:
+                try:
+                    LIBRARY.canonical_name(s.fun)
+                    ok = True
+                except (LibraryError, TypeError):
+                    ok = False
+                names[s.fun] = ok
+            if not ok:
+                bad.add(n)
+            params.append(s.params)
+            owners.append(n)
+        if act.spline is not None:
+            groups.setdefault(u[1] if type(u) is tuple and len(u) == 3 else None, []).append(n)
+    if params:
+        kinds = {type(v) for row in params for v in row}
+        try:
+            finite = np.isfinite(np.asarray(params, dtype=float)).all(axis=1)
+            bad.update(owners[m] for m in np.nonzero(~finite)[0])
+        except (TypeError, ValueError):
+            bad.update(owners)
+        if not all(issubclass(t, _NUMBER) for t in kinds):
+            bad.update(o for o, row in zip(owners, params)
+                       if not all(isinstance(v, _NUMBER) for v in row))
+    shared = None not in groups
+    for members in groups.values():
+        sps = [acts[n][2].spline for n in members]
+        ks = {sp.k for sp in sps}
+        scale_types = {type(sp.scale_base) for sp in sps} | {type(sp.scale_sp) for sp in sps}
+        k = next(iter(ks))
+        try:
+            if (len(ks) != 1 or type(k) is not int or k < 1
+                    or not all(issubclass(t, _NUMBER) for t in scale_types)):
+                raise ValueError
+            raw = np.stack([sp.grid for sp in sps])
+            coef = np.stack([sp.coef for sp in sps]).astype(float)
+            grid = raw.astype(float)
+            if (raw.ndim != 2 or coef.ndim != 2 or raw.shape[1] != coef.shape[1] + k + 1
+                    or raw.shape[1] - 2 * k - 1 < 1):
+                raise ValueError
+            scales = np.array([(sp.scale_base, sp.scale_sp) for sp in sps], dtype=float)
+        except (TypeError, ValueError):
+            bad.update(members)
+            shared = False
+            continue
+        ok = (np.isfinite(grid).all(axis=1) & (np.diff(grid, axis=1) > 0).all(axis=1)
+              & np.isfinite(coef).all(axis=1) & np.isfinite(scales).all(axis=1))
+        bad.update(members[m] for m in np.nonzero(~ok)[0])
+        if shared:
+            first: dict = {}
+            src = [first.setdefault(acts[n][0][2], m) for m, n in enumerate(members)]
+            shared = bool((raw[src] == raw).all())
+    return [acts[n] for n in sorted(bad)], shared and not bad
 
 
 def _finite_number(v) -> bool:
@@ -80,7 +165,7 @@ def activation_problems(act) -> list[str]:
     return probs
 
 
-def _layered_problems(graph) -> list[str]:
+def _layered_problems(graph, grids_shared: bool = False) -> list[str]:
     g = graph.nx
     probs: list[str] = []
     by_layer: dict[int, list] = {}
@@ -124,7 +209,8 @@ def _layered_problems(graph) -> list[str]:
             probs.append(f"edge {u}->{v} is neither a wire nor an activation edge")
         elif not (u[0] == "n" and v[0] == "s" and v[1] == u[1] + 1):
             probs.append(f"activation edge {u}->{v} must go from node layer l to subnode layer l+1")
-    probs += _shared_grid_problems(graph)
+    if not grids_shared:
+        probs += _shared_grid_problems(graph)
     return probs
 
 
@@ -167,9 +253,30 @@ def _layer_node_problems(g, l: int, L: int, n_nodes: int, n_subs: int) -> list[s
 
 
 def _shared_grid_problems(graph) -> list[str]:
-    """Splines leaving one node share one knot vector (the torch backend stores a grid per node)."""
+    """Splines leaving one node share one knot vector (the torch backend stores a grid per node)
+    and a layer has one G and k. Compared per layer with one array operation; only a layer
+    that fails is walked edge by edge (in (l, i, j) order) to name the edges."""
+    rows: dict[int, list] = {}
+    for u, v, a in graph.nx.edges(data=True):
+        act = a.get("act")
+        if act is not None and act.spline is not None:
+            rows.setdefault(u[1], []).append((u[2], v[2], act.spline))
+    for edges in rows.values():
+        try:
+            grids = np.stack([r[2].grid for r in edges])
+            gks = {(r[2].G, r[2].k) for r in edges}
+        except (ValueError, TypeError):
+            break
+        nodes = [r[0] for r in edges]
+        first: dict[int, int] = {}
+        for m, i in enumerate(nodes):
+            first.setdefault(i, m)
+        if len(gks) != 1 or not (grids[[first[i] for i in nodes]] == grids).all():
+            break
+    else:
+        return []
     probs = []
-    first: dict[tuple, np.ndarray] = {}
+    first_grid: dict[tuple, np.ndarray] = {}
     layer_gk: dict[int, tuple] = {}
     for l, i, j, act in graph.act_edges():
         sp = act.spline
@@ -180,7 +287,7 @@ def _shared_grid_problems(graph) -> list[str]:
             probs.append(f"edge ({l},{i},{j}) has G={sp.G}, k={sp.k} but layer {l} uses "
                          f"G={layer_gk[l][0]}, k={layer_gk[l][1]}")
             continue
-        ref = first.setdefault((l, i), np.asarray(sp.grid))
+        ref = first_grid.setdefault((l, i), np.asarray(sp.grid))
         if ref.shape != np.shape(sp.grid) or not np.array_equal(ref, sp.grid):
             probs.append(f"edge ({l},{i},{j}) has a different spline grid from the other edges "
                          f"leaving node ({l},{i})")
@@ -204,23 +311,52 @@ def _expression_problems(graph) -> list[str]:
 
 
 def graphs_equal(a, b) -> bool:
-    """Exact equality of structure, attributes and activations."""
+    """Exact equality of everything a graph holds: level, metadata (every key), nodes and edges
+    with all their attributes (exact constants, scores, user data), and activations including
+    their ``meta``. Lists and tuples compare alike (a file stores both as JSON arrays)."""
     if a.level != b.level or set(a.nx.nodes) != set(b.nx.nodes):
         return False
     if set(a.nx.edges) != set(b.nx.edges):
         return False
-    for key in ("input_names", "output_names", "dtype"):
-        if list(np.atleast_1d(a.meta.get(key))) != list(np.atleast_1d(b.meta.get(key))):
-            return False
+    if not same_value(dict(a.meta), dict(b.meta)):
+        return False
     for n, attrs in a.nx.nodes(data=True):
-        other = b.nx.nodes[n]
-        for key in ("kind", "scale", "bias", "arity"):
-            if attrs.get(key) != other.get(key):
-                return False
+        if not same_value(attrs, b.nx.nodes[n]):
+            return False
     for u, v, attrs in a.nx.edges(data=True):
         oa = b.nx.edges[u, v]
-        if ("act" in attrs) != ("act" in oa):
+        if set(attrs) != set(oa):
             return False
-        if "act" in attrs and not attrs["act"].same(oa["act"]):
-            return False
+        for key, val in attrs.items():
+            if key == "act":
+                if not (isinstance(oa[key], Activation) and val.same(oa[key])
+                        and same_value(val.meta, oa[key].meta)):
+                    return False
+            elif not same_value(val, oa[key]):
+                return False
     return True
+
+
+def same_value(x, y) -> bool:
+    """Exact equality of attribute values: dicts by keys and values, lists/tuples elementwise,
+    arrays by shape and values, numbers by value (NaN equals NaN), anything else by ==."""
+    if isinstance(x, dict) or isinstance(y, dict):
+        return (isinstance(x, dict) and isinstance(y, dict) and set(x) == set(y)
+                and all(same_value(x[k], y[k]) for k in x))
+    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+        return np.shape(x) == np.shape(y) and bool(np.array_equal(x, y, equal_nan=_floaty(x)))
+    if isinstance(x, list | tuple) or isinstance(y, list | tuple):
+        return (isinstance(x, list | tuple) and isinstance(y, list | tuple) and len(x) == len(y)
+                and all(same_value(p, q) for p, q in zip(x, y)))
+    if isinstance(x, float | np.floating) and isinstance(y, float | np.floating):
+        return x == y or (math.isnan(x) and math.isnan(y))
+    if isinstance(x, bool) != isinstance(y, bool):
+        return False
+    try:
+        return bool(x == y)
+    except (TypeError, ValueError):
+        return False
+
+
+def _floaty(x) -> bool:
+    return np.asarray(x).dtype.kind in "fc"

@@ -159,8 +159,10 @@ META = Record(
 SYMBOLIC = Record({"fun": NAME, "params": ListOf(NUMBER, length=4)})
 SPLINE = Record({"k": Int(low=1), "scale_base": NUMBER, "scale_sp": NUMBER, "base_fun": NAME,
                  "active": Bool(), "grid": ARRAY_REF, "coef": ARRAY_REF})
-ACTIVATION = Record({}, {"meta": Record({}, {"exact": EXACT}, closed=False),
-                         "symbolic": SYMBOLIC, "spline": SPLINE})
+# "meta" is required (kanir has always written it): a deleted one would drop exact constants
+# and annotations unnoticed
+ACTIVATION = Record({"meta": Record({}, {"exact": EXACT}, closed=False)},
+                    {"symbolic": SYMBOLIC, "spline": SPLINE})
 
 NODE_KINDS = ("input", "sum", "mult", "output", "subnode")
 _AFFINE = {"scale": NUMBER, "bias": NUMBER}

@@ -12,6 +12,7 @@ import torch
 from kanir.backends.torch import lift
 from kanir.errors import KanirError, ModelFileError
 from kanir.ir.io import load_graph, save_graph
+from kanir.model import runtime
 from kanir.model.versions import parse_label
 
 _CACHE_KEY = "cache_data"
@@ -31,7 +32,7 @@ class CheckpointMethods:
     def saveckpt(self, path="model") -> None:
         """pykan's ``saveckpt``: save the model and the inputs it saw last to ``<path>.kanir``
         (one file, atomic, no pickle; pykan writes three files). Load with ``KAN.loadckpt``."""
-        extra = {}
+        extra = {runtime.SETTINGS_KEY: self.settings()}
         x = self._recent_data()
         if x is not None:
             extra[_CACHE_KEY] = x.detach().cpu().double().tolist()
@@ -46,7 +47,8 @@ class CheckpointMethods:
         """pykan's ``KAN.loadckpt``: the model saved by ``saveckpt(path)``, with its cached
         inputs (a new model whose version history starts at 0.0)."""
         graph, extra = load_graph(ckpt_path(path))
-        model = cls.from_graph(graph, device=device)
+        model = cls.from_graph(graph, device=device,
+                               **runtime.read_settings(extra, ckpt_path(path)))
         data = extra.get(_CACHE_KEY) if isinstance(extra, dict) else None
         if data is not None:
             try:
@@ -66,7 +68,7 @@ class CheckpointMethods:
         label = "{}.{}".format(*parse_label(model_id))
         snap = self._versions.snapshot(label)
         graph = lift(snap) if snap is not None else self._versions.graph(label)
-        model = type(self).from_graph(graph, device=self.device)
+        model = type(self).from_graph(graph, device=self.device, **self.settings())
         if self.cache_x is not None and self.cache_x.shape[1] == model.net.n_in:
             model.cache_x = self.cache_x
         return model

@@ -22,7 +22,7 @@ import torch
 
 from kanir.backends.torch import lift, lower
 from kanir.errors import DataError, KanirError
-from kanir.model.versions import VersionInfo, VersionStore, parse_label
+from kanir.model.versions import VersionInfo, VersionStore, check_max_versions, parse_label
 from kanir.passes import attribution as _attr
 from kanir.passes import augment as _aug
 from kanir.passes._common import is_zero_function as _is_zero
@@ -35,12 +35,12 @@ class PassMethods:
     _scored_key = None  # state the cached scores were measured on when the data was implicit
 
     # ------------------------------------------------------------------ hooks
-    def _init_extensions(self, versions=True) -> None:
+    def _init_extensions(self, versions=True, max_versions: int | None = None) -> None:
         """Set up per-model state of the extensions (called at the end of KAN.__init__).
 
         ``versions``: True (in memory, the default), False (none), or a folder for .kanir files
-        (see :meth:`track_versions`)."""
-        self._versions = VersionStore()
+        (see :meth:`track_versions`); ``max_versions``: how many in-memory states to hold."""
+        self._versions = VersionStore(max_versions=max_versions)
         self._scored = None
         self._versions.record(self.net, lift, "init")
         if versions is False:
@@ -50,13 +50,15 @@ class PassMethods:
 
     def _after_change(self, op: str, **info) -> None:
         """Called after every state-changing operation (fit, refine, prune, ...): forget cached
-        scores and record a version."""
+        scores and the cached graph view, and record a version."""
         self._scored = None
+        self._touch()
         loss = info.pop("loss", None)
         self._versions.record(self.net, lift, op, loss, **info)
 
     def _commit_graph(self, graph, op: str, log_history: bool = True, **info):
-        """Put a pass result into this model and record the change as a version unless
+        """Put a pass result into this model (in place when the shapes allow, keeping the
+        module's runtime state: see ``set_graph``) and record the change as a version unless
         ``log_history`` is false (pykan's switch); cached scores are forgotten either way.
         (Not nn.Module._apply.)"""
         self.set_graph(graph)
@@ -331,23 +333,31 @@ class PassMethods:
         return run_pass("connection-cost", self.graph, self._data(x, "connection_cost"))
 
     # ------------------------------------------------------------------ versions
-    def track_versions(self, folder=None, enabled: bool = True, resume: bool = False):
+    def track_versions(self, folder=None, enabled: bool = True, resume: bool = False,
+                       max_versions: int | None = None):
         """Choose where versions live: in memory (``folder=None``, the default), as ``.kanir``
         files in ``folder`` (the history so far is written there too; a folder that already
         holds versions needs ``resume=True``), or nowhere (``enabled=False``, which also drops
-        the history). Returns self."""
+        the history). ``max_versions`` caps the states held in memory (the listing stays
+        complete; see :mod:`kanir.model.versions`). Returns self."""
         old = self._versions
+        if folder is None and enabled and old.enabled and old.folder is None:
+            old.max_versions = check_max_versions(max_versions)
+            old._enforce_cap()
+            return self
         if (enabled and old.enabled and folder is not None and old.folder is not None
                 and Path(folder).resolve() == old.folder.resolve()):
             return self  # already kept there
         if not enabled:
             self._versions = VersionStore(enabled=False)
             return self
-        new = VersionStore(folder, resume=resume)
+        new = VersionStore(folder, resume=resume, max_versions=max_versions)
         if resume and len(new):
             new.record(self.net, lift, "resume")
         else:
             for info in (old.listing() if old.enabled else []):
+                if info.label not in old or not old.holds(info.label):
+                    continue
                 snap = old.snapshot(info.label)
                 graph = lift(snap) if snap is not None else old.graph(info.label)
                 new.adopt(info, graph, snap if snap is not None else lower(graph))
@@ -378,7 +388,7 @@ class PassMethods:
         info = self._versions.info(label)
         snap = self._versions.snapshot(label)
         module = snap if snap is not None else lower(self._versions.graph(label))
-        self.net = module.to(self.device)
+        self._install(module)
         self._scored = None
         if self.cache_x is not None and self.cache_x.shape[1] != self.net.n_in:
             self.cache_x = None

@@ -1,7 +1,9 @@
-"""Fresh random KANs (pykan's initialisation), built straight into a torch module.
+"""Fresh random KANs (pykan's initialisation), built as a KanGraph and lowered: one
+construction path for every model (``KAN(width=...)`` is ``lower(init_graph(...))``).
 
 Seeds go through a ``torch.Generator``: the same seed gives bit-identical parameters and no
-global RNG state is touched.
+global RNG state is touched. The random draws are made in float64 and rounded to the model
+dtype exactly as a module built directly would round them.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from kanir.arguments import (
     base_fun_name,
     check_names,
 )
-from kanir.backends.torch import KANLayer, KANModule
+from kanir.backends.torch import KANModule, lower
 from kanir.errors import ArgumentError
-from kanir.ir.bspline import greville
-from kanir.ir.graph import default_names
+from kanir.ir.activation import Activation, SplinePart
+from kanir.ir.bspline import greville, uniform_grid
+from kanir.ir.graph import KanGraph, N, S, default_names
 from kanir.ir.width import LayerWidth, parse_width
 
 
@@ -133,9 +136,20 @@ def init_module(width, mult_arity=2, grid: int = 5, k: int = 3, seed: int = 1,
                 sparse_init: bool = False, input_names=None, output_names=None,
                 dtype=torch.float32, scale_base_mu: float = 0.0, scale_base_sigma: float = 1.0
                 ) -> KANModule:
-    """A randomly initialised KANModule with pykan's default scheme (small noisy splines,
-    uniform random residual scales, ``scale_sp = 1/sqrt(n_in)``). ``width``: a pykan width
-    spec or parsed LayerWidth records; ``base_fun`` a name or a known torch callable."""
+    """The lowered :func:`init_graph` (same arguments)."""
+    return lower(init_graph(width, mult_arity, grid, k, seed, noise_scale, base_fun, grid_range,
+                            sparse_init, input_names, output_names, dtype, scale_base_mu,
+                            scale_base_sigma))
+
+
+def init_graph(width, mult_arity=2, grid: int = 5, k: int = 3, seed: int = 1,
+               noise_scale: float = 0.3, base_fun: str = "silu", grid_range=(-1.0, 1.0),
+               sparse_init: bool = False, input_names=None, output_names=None,
+               dtype=torch.float32, scale_base_mu: float = 0.0, scale_base_sigma: float = 1.0
+               ) -> KanGraph:
+    """A randomly initialised layered KanGraph with pykan's default scheme (small noisy
+    splines, uniform random residual scales, ``scale_sp = 1/sqrt(n_in)``). ``width``: a pykan
+    width spec or parsed LayerWidth records; ``base_fun`` a name or a known torch callable."""
     layers = width if _parsed(width) else parse_width(width, mult_arity)
     grid = as_int(grid, "grid (number of spline intervals)", 1)
     k = as_int(k, "k (spline order)", 1)
@@ -143,41 +157,52 @@ def init_module(width, mult_arity=2, grid: int = 5, k: int = 3, seed: int = 1,
     lo, hi = as_range(grid_range, "grid_range")
     dtype = as_dtype(dtype)
     gen = torch.Generator().manual_seed(as_seed(seed))
-    mods = []
-    for l in range(len(layers) - 1):
-        n_in, out = layers[l].n_nodes, layers[l + 1]
-        layer = KANLayer(n_in, out, grid, k, dtype, base_fun, (lo, hi))
-        n_out = out.n_subnodes
-        with torch.no_grad():
-            noise = (torch.rand(n_in, n_out, grid + k, generator=gen, dtype=torch.float64) - 0.5)
-            layer.coef.copy_(noise * noise_scale / grid)
-            u = torch.rand(n_in, n_out, generator=gen, dtype=torch.float64) * 2 - 1
-            layer.scale_base.copy_((scale_base_mu + scale_base_sigma * u) / n_in**0.5)
-            layer.scale_sp.fill_(1.0 / n_in**0.5)
-            if out.n_mult:
-                # Edges into mult-node subnodes start as random lines (coefficients on the
-                # Greville abscissae), so products begin as bilinear forms with useful gradients
-                # instead of products of small noise.
-                feeds = torch.zeros(n_out, dtype=torch.bool)
-                feeds[out.n_sum:] = True
-                slope = torch.rand(n_in, n_out, generator=gen, dtype=torch.float64) * 2 - 1
-                lines = slope[..., None] * greville(layer.grid.to(torch.float64), k)[:, None, :]
-                layer.coef.add_(lines * feeds[None, :, None] * n_in**0.5)
-            mask = sparse_mask(n_in, n_out) if sparse_init else torch.ones(n_in, n_out)
-            layer.has_spline.copy_(mask.bool())
-            layer.mask_sp.copy_(mask)
-        layer.refresh_symbolic()
-        mods.append(layer)
     n_in, n_out = layers[0].n_nodes, layers[-1].n_nodes
-    meta = {
-        "input_names": default_names("x", n_in) if input_names is None else
+    g = KanGraph.from_layers(
+        layers,
+        default_names("x", n_in) if input_names is None else
         check_names(input_names, "input_names", n_in),
-        "output_names": default_names("y", n_out) if output_names is None else
+        default_names("y", n_out) if output_names is None else
         check_names(output_names, "output_names", n_out),
-        "grid": grid, "k": k, "grid_range": (lo, hi), "base_fun": base_fun,
-        "dtype": "float64" if dtype == torch.float64 else "float32",
-    }
-    return KANModule(mods, meta)
+        grid=grid, k=k, grid_range=(lo, hi), base_fun=base_fun,
+        dtype="float64" if dtype == torch.float64 else "float32")
+    for l in range(len(layers) - 1):
+        _init_layer(g, l, layers[l].n_nodes, layers[l + 1], grid, k, (lo, hi), dtype, gen,
+                    noise_scale, scale_base_mu, scale_base_sigma, base_fun, sparse_init)
+    return g
+
+
+@torch.no_grad()
+def _init_layer(g: KanGraph, l: int, n_in: int, out: LayerWidth, grid: int, k: int, rng,
+                dtype, gen, noise_scale, scale_base_mu, scale_base_sigma, base_fun,
+                sparse_init) -> None:
+    """Draw layer l's splines (in the draw order of every kanir version) and add its edges."""
+    n_out = out.n_subnodes
+    knots = uniform_grid(grid, k, rng[0], rng[1], n_in, dtype)
+    coef = torch.zeros(n_in, n_out, grid + k, dtype=dtype)
+    scale_base = torch.zeros(n_in, n_out, dtype=dtype)
+    noise = (torch.rand(n_in, n_out, grid + k, generator=gen, dtype=torch.float64) - 0.5)
+    coef.copy_(noise * noise_scale / grid)
+    u = torch.rand(n_in, n_out, generator=gen, dtype=torch.float64) * 2 - 1
+    scale_base.copy_((scale_base_mu + scale_base_sigma * u) / n_in**0.5)
+    scale_sp = float(torch.tensor(1.0 / n_in**0.5, dtype=dtype))
+    if out.n_mult:
+        # Edges into mult-node subnodes start as random lines (coefficients on the Greville
+        # abscissae), so products begin as bilinear forms with useful gradients instead of
+        # products of small noise.
+        feeds = torch.zeros(n_out, dtype=torch.bool)
+        feeds[out.n_sum:] = True
+        slope = torch.rand(n_in, n_out, generator=gen, dtype=torch.float64) * 2 - 1
+        lines = slope[..., None] * greville(knots.to(torch.float64), k)[:, None, :]
+        coef.add_(lines * feeds[None, :, None] * n_in**0.5)
+    mask = sparse_mask(n_in, n_out) if sparse_init else torch.ones(n_in, n_out)
+    knots_np, coef_np, sb = knots.numpy(), coef.numpy(), scale_base.tolist()
+    rows = []
+    for i, j in zip(*(ix.tolist() for ix in torch.nonzero(mask, as_tuple=True))):
+        sp = SplinePart(knots_np[i].copy(), coef_np[i, j].copy(), k, sb[i][j], scale_sp,
+                        base_fun, True)
+        rows.append((N(l, i), S(l + 1, j), {"act": Activation(sp)}))
+    g.nx.add_edges_from(rows)
 
 
 def _parsed(width) -> bool:

@@ -22,6 +22,8 @@ from kanir.backends.torch import KANModule, dtype_name, lift, lower, torch_dtype
 from kanir.errors import DataError
 from kanir.ir.graph import KanGraph
 from kanir.ir.io import load_graph, save_graph
+from kanir.ir.width import LayerWidth, width_spec
+from kanir.model import runtime
 from kanir.model.facade_passes import PassMethods
 from kanir.model.facade_plot import PlotMethods
 from kanir.model.facade_pykan import PykanMethods
@@ -57,8 +59,15 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
     numbers a new model's versions from 0.0).
 
     kanir's own keyword arguments: ``input_names``/``output_names`` (distinct identifiers),
-    ``dtype`` (torch.float32, the default, or torch.float64), ``versions``. The torch module is
-    ``model.net`` (``model.module(start_layer, chain)`` is pykan's module constraint).
+    ``dtype`` (torch.float32, the default, or torch.float64), ``versions``, ``max_versions``
+    (how many states in-memory versions hold; the listing stays complete).
+
+    State: the torch module ``model.net`` is the model; ``model.graph`` is a cached read-only
+    view of it (lift and lower are lossless, annotations included), and passes put their
+    result back into the same module whenever the shapes allow, so hooks, frozen parameters,
+    train/eval and keep_acts survive them. ``save`` keeps ``grid_eps`` and the trainable
+    flags. The torch module is ``model.net`` (``model.module(start_layer, chain)`` is pykan's
+    module constraint).
     Every argument is checked; a bad one is a KanirError that names it.
     """
 
@@ -71,7 +80,7 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
                  auto_save: bool | None = None, first_init: bool = True, ckpt_path=None,
                  state_id: int = 0, round: int = 0, device=None, *, input_names=None,
                  output_names=None, dtype=torch.float32, versions=True,
-                 _module: KANModule | None = None):
+                 max_versions: int | None = None, _module: KANModule | None = None):
         super().__init__()
         args = check_init_args(width, grid, k, mult_arity, noise_scale, scale_base_mu,
                                scale_base_sigma, base_fun, symbolic_enabled, affine_trainable,
@@ -93,18 +102,47 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
         self.net = _module.to(args["device"] or _default_device())
         self.register_buffer("cache_x", None, persistent=False)
         self.register_buffer("cache_y", None, persistent=False)
-        self._init_extensions(args["versions"])
+        self._graph_cache = None  # (state key, lifted graph): see the graph property
+        self._changes = 0  # bumped by every change the tensors' version counters do not show
+        self._init_extensions(args["versions"], max_versions)
 
     # ------------------------------------------------------------------ IR bridge
     @property
     def graph(self) -> KanGraph:
-        """The model as a layered KanGraph (a fresh lift each time)."""
-        return lift(self.net)
+        """The model as a layered KanGraph: a read-only view, lifted once per state.
+
+        Repeated reads cost microseconds until something changes the model (training, a pass,
+        a parameter edit, ``load_state_dict``, ``to()``: each writes or replaces a tensor, which
+        its version counter or storage address shows). The view's structure is frozen (adding
+        or removing nodes and edges raises) and its spline arrays are read-only; its ``meta``
+        is the caller's own. Edit a copy: ``g = model.graph.copy(); ...; model.set_graph(g)``.
+        """
+        key = self._state_key_ir()
+        cached = self._graph_cache
+        if cached is None or cached[0] != key:
+            cached = (key, runtime.freeze(lift(self.net, readonly=True)))
+            self._graph_cache = cached
+        g = cached[1]
+        return KanGraph(g.nx, {k: list(v) if isinstance(v, list) else v
+                               for k, v in g.meta.items()}, g.level)
+
+    def _state_key_ir(self) -> tuple:
+        """What the lifted graph depends on: the module object, its dtype, every tensor's
+        storage and in-place version counter, and the facade's own change counter."""
+        net = self.net
+        return (id(net), self._changes, runtime.tensor_versions(net))
+
+    def _touch(self) -> None:
+        """Note a change the tensor version counters cannot see (structure, names, meta)."""
+        self._changes += 1
+        self._graph_cache = None
 
     @classmethod
-    def from_graph(cls, graph: KanGraph, device=None, versions=True) -> KAN:
-        """A KAN whose module is the lowering of ``graph``."""
-        return cls(_module=lower(graph), device=device, versions=versions)
+    def from_graph(cls, graph: KanGraph, device=None, versions=True, **settings) -> KAN:
+        """A KAN whose module is the lowering of ``graph``; ``settings`` are the facade's own
+        keyword arguments (``grid_eps``, ``affine_trainable``, ``sp_trainable``,
+        ``sb_trainable``, ``max_versions``)."""
+        return cls(_module=lower(graph), device=device, versions=versions, **settings)
 
     @classmethod
     def from_tree(cls, tree, grid: int = 5, k: int = 3, device=None, dtype="float64", **kw) -> KAN:
@@ -114,13 +152,21 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
         return cls.from_graph(graph_from_tree(tree, grid=grid, k=k, dtype=dtype, **kw), device=device)
 
     def set_graph(self, graph: KanGraph) -> KAN:
-        """Replace this model's function by ``graph`` (same device); returns self."""
-        dev = self.device
-        self.net = lower(graph).to(dev)
-        if self._trainable != (False, True, True):  # KAN(affine_trainable=...) outlives passes
-            set_trainable(self.net, *self._trainable)
+        """Replace this model's function by ``graph``; returns self.
+
+        The module's runtime state survives: when the widths, grids and dtype are unchanged the
+        new values are copied into the existing tensors (so ``requires_grad`` flags, hooks on
+        ``model.net`` and its layers, optimizers holding the parameters, train/eval, keep_acts
+        and the device all stay); otherwise a new module takes over train/eval, keep_acts,
+        singularity avoidance, the device, ``requires_grad`` per parameter kind and the hooks
+        on ``model.net`` and on the layers at the same index."""
+        self._install(lower(graph))
         return self
 
+    def _install(self, module: KANModule) -> None:
+        """Make ``module``'s function this model's, keeping the current module's runtime state."""
+        self.net = runtime.install(self.net, module)
+        self._touch()
     # ------------------------------------------------------------------ properties
     @property
     def device(self) -> torch.device:
@@ -140,7 +186,8 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
 
     @property
     def width(self) -> list:
-        return self.graph.width
+        """pykan's width spec, read from the module (no lift)."""
+        return width_spec([LayerWidth(self.net.n_in)] + [l.out_width for l in self.net.layers])
 
     @property
     def depth(self) -> int:
@@ -155,7 +202,7 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
         return self.net.layers[0].k
 
     def extra_repr(self) -> str:
-        return lift(self.net).summary()
+        return self.graph.summary()
 
     # ------------------------------------------------------------------ evaluation
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -227,6 +274,7 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
             save_fig=save_fig, save_fig_freq=save_fig_freq, test_loader=test_loader,
             grid_samples=grid_samples, objective=objective, model=self)
         self.cache_x = samples
+        self.net.drop_analysis()
         labels = dataset.get("train_label") if isinstance(dataset, dict) else None
         if isinstance(labels, torch.Tensor) and labels.is_floating_point() \
                 and samples is not None and labels.shape[0] == samples.shape[0]:
@@ -265,7 +313,8 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
         elif not isinstance(x, torch.Tensor | np.ndarray | list | tuple):
             x = stream_sample(x, self.net, as_int(grid_samples, "grid_samples", 1), seed)
         x = as_tensor(x, "x", self.dtype, self.device, self.net.n_in)
-        self.net = _refine(self.net, new_grid, x, grid_eps)
+        self._install(_refine(self.net, new_grid, x, grid_eps))
+        self.net.drop_analysis()
         self._after_change("refine")
         return self
 
@@ -290,18 +339,30 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
         return _tree(self, x, **kw)
 
     # ------------------------------------------------------------------ files
+    def settings(self) -> dict:
+        """The facade's own settings a file keeps beside the graph: ``grid_eps`` and pykan's
+        ``affine_trainable`` / ``sp_trainable`` / ``sb_trainable``."""
+        affine, sp, sb = self._trainable
+        return {"grid_eps": self.grid_eps, "affine_trainable": affine, "sp_trainable": sp,
+                "sb_trainable": sb}
+
     def save(self, path) -> None:
-        """Save to a .kanir file (atomic; no pickle)."""
-        save_graph(self.graph, path)
+        """Save to a .kanir file (atomic; no pickle): the graph with every annotation, and the
+        facade's :meth:`settings`."""
+        save_graph(self.graph, path, {runtime.SETTINGS_KEY: self.settings()})
 
     @classmethod
     def load(cls, path, device=None) -> KAN:
-        graph, _ = load_graph(path)
-        return cls.from_graph(graph, device=device)
+        graph, extra = load_graph(path)
+        return cls.from_graph(graph, device=device, **runtime.read_settings(extra, path))
 
     def copy(self) -> KAN:
-        """An independent deep copy."""
-        return copy.deepcopy(self)
+        """An independent deep copy (the cached graph view is left behind, not copied)."""
+        cached, self._graph_cache = self._graph_cache, None
+        try:
+            return copy.deepcopy(self)
+        finally:
+            self._graph_cache = cached
 
     def to_dtype(self, dtype) -> KAN:
         """Convert parameters to ``dtype`` (torch.float32/float64, or their names); returns self."""

@@ -10,6 +10,10 @@ Where versions live is the user's choice: in memory (the default), as ``<label>.
 in a folder the user names (written atomically in kanir's own pickle-free format, one file per
 version, nothing anywhere else), or nowhere. Labels are parsed as two integers, so ``"0.11"``
 (step 11) and ``"0.1"`` (step 1) are different versions.
+
+Memory: an in-memory store keeps one module copy per version. ``max_versions`` bounds how
+many states it holds: past the cap the oldest states are dropped (never the current one) while
+the listing stays complete; rewinding to a dropped version is an error that says so.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kanir.errors import ModelFileError, VersionError
+import torch
+
+from kanir.errors import KanirError, ModelFileError, VersionError
 from kanir.ir.graph import KanGraph
 from kanir.ir.io import atomic_write, graph_from_bytes, graph_to_bytes, read_model_bytes
 
@@ -91,11 +97,14 @@ class VersionStore:
     passes its torch module, copied cheaply in memory, serialised only for files.
     """
 
-    def __init__(self, folder=None, enabled: bool = True, resume: bool = False):
+    def __init__(self, folder=None, enabled: bool = True, resume: bool = False,
+                 max_versions: int | None = None):
         self.enabled = bool(enabled)
         self.folder = None if folder is None else Path(folder)
         self._entries: dict[tuple[int, int], _Entry] = {}
         self.current: str | None = None
+        self.max_versions = check_max_versions(max_versions)
+        self._dropped: set[tuple[int, int]] = set()
         if self.folder is not None and self.enabled:
             self._open_folder(resume)
 
@@ -147,14 +156,33 @@ class VersionStore:
         parent = self.current if rewind_from is None else format_label(*parse_label(rewind_from))
         meta = VersionInfo(label, str(op), loss, parent, _plain(info), time.time())
         if self.folder is None:
-            entry = _Entry(meta, _cpu_copy(snapshot))
+            entry = _Entry(meta, _share_unchanged(_cpu_copy(snapshot), self._last_held()))
         else:
             path = self.folder / f"{label}.kanir"
             atomic_write(path, graph_to_bytes(to_graph(snapshot), {_EXTRA_KEY: _extra(meta)}))
             entry = _Entry(meta, None, path)
         self._entries[parse_label(label)] = entry
         self.current = label
+        self._enforce_cap()
         return label
+
+    def _last_held(self):
+        """The newest in-memory state (None when there is none)."""
+        for entry in reversed(list(self._entries.values())):
+            if entry.data is not None:
+                return entry.data
+        return None
+
+    def _enforce_cap(self) -> None:
+        """Drop the oldest in-memory states beyond ``max_versions`` (the current one stays)."""
+        if self.max_versions is None:
+            return
+        held = [k for k, e in self._entries.items() if e.data is not None]
+        current = parse_label(self.current) if self.current is not None else None
+        for key in held[:max(0, len(held) - self.max_versions)]:
+            if key != current:
+                self._entries[key].data = None
+                self._dropped.add(key)
 
     def adopt(self, meta: VersionInfo, graph: KanGraph, snapshot=None) -> None:
         """Store an existing version under its own label and details (moving a history between
@@ -171,6 +199,7 @@ class VersionStore:
             entry = _Entry(meta, None, path)
         self._entries[parse_label(meta.label)] = entry
         self.current = meta.label
+        self._enforce_cap()
 
     # ------------------------------------------------------------------ reading
     def __contains__(self, label) -> bool:
@@ -190,6 +219,9 @@ class VersionStore:
         if key not in self._entries:
             have = ", ".join(e.meta.label for e in self._sorted()) or "none"
             raise VersionError(f"no version {format_label(*key)}; recorded versions: {have}")
+        if key in self._dropped:
+            raise VersionError(f"version {format_label(*key)} is listed but its state was dropped "
+                               f"(max_versions={self.max_versions} keeps the newest states only)")
         return self._entries[key]
 
     def snapshot(self, label):
@@ -211,7 +243,19 @@ class VersionStore:
         return g
 
     def info(self, label) -> VersionInfo:
+        key = parse_label(label)
+        if self.enabled and key in self._dropped:
+            return self._entries[key].meta
         return self._entry(label).meta
+
+    def holds(self, label) -> bool:
+        """Whether version ``label`` still holds its state (False once ``max_versions``
+        dropped it)."""
+        return parse_label(label) not in self._dropped
+
+    def held(self) -> int:
+        """How many versions still hold their state (in memory or as files)."""
+        return sum(1 for k in self._entries if k not in self._dropped)
 
     def latest(self) -> VersionInfo:
         return max(self._entries.items())[1].meta
@@ -240,8 +284,18 @@ class VersionStore:
         store is in memory, its on-disk entries read the original's files."""
         new = VersionStore.__new__(VersionStore)
         new.enabled, new.folder, new.current = self.enabled, None, self.current
+        new.max_versions, new._dropped = self.max_versions, set(self._dropped)
         new._entries = {k: _Entry(e.meta, e.data, e.path) for k, e in self._entries.items()}
         return new
+
+
+def check_max_versions(cap):
+    """``max_versions`` checked: None or an int >= 1."""
+    if cap is None:
+        return None
+    if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+        raise KanirError(f"max_versions must be None (no cap) or an integer >= 1, got {cap!r}")
+    return cap
 
 
 def _cpu_copy(obj):
@@ -252,6 +306,25 @@ def _cpu_copy(obj):
             sub.acts = None
     to = getattr(c, "to", None)
     return to("cpu") if callable(to) else c
+
+
+def _share_unchanged(new, previous):
+    """``new`` (a stored module copy) with every tensor equal to the same-named tensor of
+    ``previous`` replaced by that tensor, so consecutive versions share unchanged storage
+    (stored states are never written; ``snapshot`` hands out copies)."""
+    if not isinstance(new, torch.nn.Module) or not isinstance(previous, torch.nn.Module):
+        return new
+    before = dict(previous.named_parameters()) | dict(previous.named_buffers())
+    for kind in ("_parameters", "_buffers"):
+        for mod_name, mod in new.named_modules():
+            slots = mod.__dict__.get(kind, {})
+            for name, t in list(slots.items()):
+                old = before.get(f"{mod_name}.{name}" if mod_name else name)
+                if (t is not None and old is not None and old.shape == t.shape
+                        and old.dtype == t.dtype and type(old) is type(t) and torch.equal(old, t)
+                        and old.requires_grad == t.requires_grad):
+                    slots[name] = old
+    return new
 
 
 def _plain(info: dict) -> dict:

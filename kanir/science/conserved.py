@@ -138,7 +138,8 @@ def conserved_quantities(field: Callable, dim: int, max_n: int | None = None,
     is kept if below ``tol`` (else the search stops), made symbolic with ``lib`` and snapped
     scale-free. ``normalise``: the objective's gradient normalisation
     (see :func:`~kanir.science.objectives.conserved_quantity`; "batch" converges from every
-    seed tried on the oscillators, "sample" is the paper's). ``log``: a function called with progress lines (e.g. print).
+    seed tried on the oscillators, "sample" is the paper's). ``log``: a function called with progress lines
+    (e.g. print).
     """
     if not isinstance(dim, int) or dim < 2:
         raise KanirError(f"conserved_quantities: dim must be an integer >= 2, got {dim!r}")

@@ -260,9 +260,11 @@ def normalise_scale(expr: sympy.Expr) -> sympy.Expr:
     terms = [t for t in sympy.Add.make_args(expr) if not t.is_number]
     if not terms:
         return sympy.Integer(0)
-    coeffs = [t.as_coeff_Mul()[0] for t in terms]
-    big = max(coeffs, key=lambda c: abs(float(c)))
-    return sympy.expand(sympy.Add(*terms) / big)
+    parts = [t.as_coeff_Mul() for t in terms]
+    k = max(range(len(parts)), key=lambda i: abs(float(parts[i][0])))
+    big = parts[k][0]
+    return sympy.Add(*[(sympy.Integer(1) if i == k else c / big) * rest
+                       for i, (c, rest) in enumerate(parts)])
 
 
 def snap_scale_free(expr: sympy.Expr, rel_tol: float | None = None, check=None,

@@ -248,3 +248,43 @@ def affine_expr(fun_name: str | SymbolicFunction, params: Sequence, x: sympy.Exp
     fn = LIBRARY[fun_name] if isinstance(fun_name, str) else fun_name
     a, b, c, d = (sympy.sympify(v) for v in params)
     return c * fn.sympy(a * x + b) + d
+
+
+# ----------------------------------------------------------------------------- scale-free
+
+
+def normalise_scale(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` without its constant term and divided by its largest coefficient (in absolute
+    value), so that a quantity defined only up to scale and offset reads with unit size."""
+    expr = sympy.expand(sympy.sympify(expr))
+    terms = [t for t in sympy.Add.make_args(expr) if not t.is_number]
+    if not terms:
+        return sympy.Integer(0)
+    parts = [t.as_coeff_Mul() for t in terms]
+    k = max(range(len(parts)), key=lambda i: abs(float(parts[i][0])))
+    big = parts[k][0]
+    return sympy.Add(*[(sympy.Integer(1) if i == k else c / big) * rest
+                       for i, (c, rest) in enumerate(parts)])
+
+
+def snap_scale_free(expr: sympy.Expr, rel_tol: float | None = None, check=None,
+                    loose_tol: float = 0.05, drop_tol: float = 0.02) -> sympy.Expr:
+    """Snap a formula that is defined only up to scale and offset (a conserved quantity, a
+    potential): normalise it (:func:`normalise_scale`), then snap its floats
+    (:func:`snap_round`, tolerance ``rel_tol``). With ``check(candidate) -> bool`` (e.g. an
+    exact sympy test that the candidate is conserved) coarser candidates are tried first and
+    kept only when the check accepts them: floats snapped within ``loose_tol`` and terms whose
+    relative size is below ``drop_tol`` dropped. Without a check, only the tight snap applies
+    (``0.002702*a + 0.002661*b`` gives ``a + 0.9848*b``: the ratio is not justified)."""
+    base = normalise_scale(expr)
+    tight = snap_round(base, rel_tol=rel_tol)
+    if check is None:
+        return tight
+    loose = snap_round(base, rel_tol=loose_tol)
+    small = {t for t in sympy.Add.make_args(base)
+             if not t.is_number and abs(float(t.as_coeff_Mul()[0])) < drop_tol}
+    dropped = snap_round(base - sympy.Add(*small), rel_tol=loose_tol) if small else None
+    for cand in (loose, dropped, tight):
+        if cand is not None and check(cand):
+            return cand
+    return tight

@@ -26,10 +26,12 @@ def _run_page(name: str) -> None:
         assert printed == claims, f"{name}: printed {printed}, the page claims {claims}"
 
 
-def test_export_page():
+def test_export_page(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the page saves model.kanir for its command-line lines
     _run_page("export.md")
 
 
-def test_sklearn_page():
+def test_sklearn_page(tmp_path, monkeypatch):
     pytest.importorskip("sklearn", reason="scikit-learn is not installed (pip install kanir[sklearn])")
+    monkeypatch.chdir(tmp_path)
     _run_page("sklearn.md")

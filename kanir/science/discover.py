@@ -226,10 +226,10 @@ def _trees(surrogate, x, names, seed: int) -> list:
 
 
 def _trivial(t) -> bool:
-    """A tree that says nothing: one 'sym' node over all variables, or one variable."""
+    """A tree that says nothing: one 'sym' node over more than 3 variables (smaller ones are
+    still tried as general separability or a product, see :func:`_variants`)."""
     r = t.root
-    return r.is_leaf and len(t.names) > 1 or (r.kind == "sym" and all(c.is_leaf
-                                                                      for c in r.children))
+    return r.kind == "sym" and len(r.children) > 3 and all(c.is_leaf for c in r.children)
 
 
 # ----------------------------------------------------------------------------- steps 4-6
@@ -260,9 +260,7 @@ class _Searcher:
         then sign*exp(...)."""
         t0 = time.perf_counter()
         self.log_sign = log_sign
-        self.ds_fit = self.ds if log_sign is None else {
-            **self.ds, "train_label": torch.log(log_sign * self.ds["train_label"]),
-            "test_label": torch.log(log_sign * self.ds["test_label"])}
+        self.ds_fit = self.ds if log_sign is None else _log_dataset(self.ds, log_sign)
         hist = _fit(model, self.ds_fit, 100, self.seed, lamb=1e-3 if prune else 0.0)
         if prune:
             model = model.prune()
@@ -314,31 +312,112 @@ class _Searcher:
                                     y=self.ds_fit["train_label"])[0]
         if self.log_sign is not None:
             raw, snapped = (_from_log(e, self.log_sign) for e in (raw, snapped))
-        a = self.add(raw, model.copy(), origin + " (unsnapped)")
-        b = self.add(snapped, model.copy(), origin)
-        keep = b is not None and (a is None or b.error <= a.error * 1.1 + 1e-12)
-        if not keep and b is not None:
-            self.candidates.remove(b)  # snapping made the held-out error worse
-        best = b if keep else a
-        self.clock.record("symbolic", t0, f"{origin}: {best.formula if best else 'unusable'}"
-                          + (f" (held-out {best.error:.2g})" if best else ""))
+        self._keep(raw, snapped, model, origin, t0)
+
+    def _keep(self, raw, snapped, model, origin: str, t0: float) -> None:
+        """Add the raw formula, and its snapped forms when they are not worse held out.
+
+        Snapped forms: kanir's data-checked snapping of the model's formula, and the raw
+        formula brought to a normal form (:func:`_normal_form`) then snapped on the data."""
+        from kanir.symbolic.formula_fit import snap_formula
+
+        model = model.copy()  # later branches rewind the working model
+        a = self.add(raw, model, origin + " (unsnapped)")
+        if a is None:
+            self.clock.record("symbolic", t0, f"{origin}: formula cannot be evaluated")
+            return
+        x, y = self.ds["train_input"], self.ds["train_label"][:, 0]
+        forms = [snapped]
+        for e in (raw, snapped):
+            try:
+                forms.append(snap_formula(_normal_form(e), self.symbols, x, y).expr)
+            except Exception:  # noqa: BLE001 - a form sympy cannot process is just not tried
+                continue
+        best = a
+        for e in dict.fromkeys(forms):
+            c = self.add(e, model, origin)
+            if c is None:
+                continue
+            if c.error > a.error * 1.1 + 1e-9:
+                self.candidates.remove(c)  # snapping made the held-out error worse
+            elif (c.complexity, c.error) < (best.complexity, best.error):
+                best = c
+        self.clock.record("symbolic", t0, f"{origin}: {best.formula} (held-out {best.error:.2g})")
+
+
+def _pull_constant(a):
+    """c1*t1 + c2*t2 + ... as c1*(t1 + (c2/c1)*t2 + ...), c1 the largest float coefficient,
+    so that constants only fixed up to a common factor become simple (c2/c1 -> 1)."""
+    if not isinstance(a, sympy.Add) or not a.atoms(sympy.Float):
+        return a
+    coefs = [t.as_coeff_Mul()[0] for t in a.args if not t.is_number]
+    if not coefs:
+        return a
+    c = max(coefs, key=lambda v: abs(float(v)))
+    if c == 0:
+        return a
+    return sympy.Mul(c, sympy.Add(*[t / c for t in a.args]), evaluate=False)
+
+
+def _normal_form(expr):
+    """Common factors pulled out of sums and powers (before snapping constants)."""
+    from sympy.simplify.simplify import bottom_up
+
+    e = bottom_up(expr, _pull_constant)
+    e = sympy.expand_power_base(e, force=True)
+    return sympy.powdenest(e, force=True)
 
 
 def _from_log(expr, sign: float):
-    """sign*exp(expr), with exp(log(a) + log(b)) folded back into a*b (variables positive
-    where the data say so is not assumed: logs of products are combined formally)."""
+    """sign*exp(expr), with exp(log(a) + log(b)) folded back into a*b (logs of products are
+    combined formally)."""
     e = sympy.powsimp(sympy.exp(expr), force=True)
     e = sympy.simplify(sympy.expand_log(e, force=True))
     return e if sign > 0 else -e
 
 
-def _log_tree(t):
-    """A copy of tree ``t`` whose root "mul" is relabelled "add" (the tree of log|y|)."""
+def _log_dataset(ds: dict, sign: float) -> dict:
+    """The dataset with labels log(sign*y)."""
+    return {**ds, "train_label": torch.log(sign * ds["train_label"]),
+            "test_label": torch.log(sign * ds["test_label"])}
+
+
+def _variants(t) -> list:
+    """``t`` and relabelled copies that Trick A can turn into exact library formulas:
+
+    - inner "gsep" nodes as "mul": F(g(a) + h(b)) is also F'(G(a)*H(b)), and the product form
+      often needs only library functions (1/sqrt(1 - v**2/c**2) is a function of v**2 * c**-2);
+    - "sym" nodes (a fitted surrogate often misses general separability) as "gsep", and as a
+      product under an outer function; these sparse guesses run before the dense sym block.
+    """
+    out = [t]
+    inner_gsep = [n for n in t.graph.nodes if n != t.root_id
+                  and t.graph.nodes[n]["kind"] == "gsep"]
+    sym = [n for n in t.graph.nodes if t.graph.nodes[n]["kind"] == "sym"]
+    if inner_gsep:
+        out.append(_relabel(t, inner_gsep, "mul"))
+    if sym:
+        out = [_relabel(t, sym, "gsep"), _relabel(t, sym, "mul", outer=True), *out]
+    return out
+
+
+def _relabel(t, nodes, kind: str, outer: bool = False):
+    """A copy of tree ``t`` with ``nodes`` labelled ``kind``; ``outer`` puts a univariate
+    function above the root (a one-child "add" node) when the root was relabelled."""
     from kanir.science.tree import FunctionTree
 
     g = t.graph.copy()
-    g.nodes[t.root_id]["kind"] = "add"
-    return FunctionTree(g, t.root_id, t.names, t.unused, t.meta)
+    for n in nodes:
+        g.nodes[n]["kind"] = kind
+    root = t.root_id
+    if outer and root in nodes:
+        a = g.nodes[root]
+        wrap = ("outer", *root)
+        g.add_node(wrap, indices=a["indices"], variables=a["variables"], kind="add",
+                   scores={}, complete=False)
+        g.add_edge(wrap, root)
+        root = wrap
+    return FunctionTree(g, root, t.names, t.unused, t.meta)
 
 
 # ----------------------------------------------------------------------------- the front
@@ -400,28 +479,36 @@ def discover(X, y, names=None, *, budget_s: float = 120, seed: int = 0, noise=No
     clock.record("data", t0, f"{x.shape[0]} rows, variables {', '.join(names)}, "
                  f"{len(y_test)} held out")
 
-    t0 = time.perf_counter()
-    surrogate, sur_err = _surrogate(ds, names, seed)
-    clock.record("surrogate", t0, f"KAN {surrogate.width}, held-out RMSE {sur_err:.3g} "
-                 f"(std(y) {np.std(t):.3g})")
-
-    t0 = time.perf_counter()
-    trees = _trees(surrogate, ds["train_input"], names, seed)
-    clock.record("tree", t0, "; ".join(tr.compact() for tr in trees) or "no tree")
+    sign = float(np.sign(t[0]))
+    spaces = [None] + ([sign] if np.all(np.sign(t) == sign) else [])
+    structured, trees = [], []
+    for log_sign in spaces:  # y itself, and log|y| when y keeps one sign
+        what = "log|y|" if log_sign else "y"
+        ds_space = ds if log_sign is None else _log_dataset(ds, log_sign)
+        t0 = time.perf_counter()
+        sur, sur_err = _surrogate(ds_space, names, seed)
+        rel = sur_err / float(ds_space["test_label"].std())
+        clock.record("surrogate", t0, f"of {what}: KAN {sur.width}, held-out RMSE "
+                     f"{rel:.3g} x std")
+        t0 = time.perf_counter()
+        found = _trees(sur, ds["train_input"], names, seed)
+        trees += found
+        clock.record("tree", t0, f"of {what}: " + ("; ".join(tr.compact() for tr in found)
+                                                    or "no tree"))
+        for tr in found:
+            if not _trivial(tr):
+                structured += [(rel, v, log_sign) for v in _variants(tr)]
+    # the trees of the more accurate surrogate first (its derivatives are more trustworthy)
+    structured.sort(key=lambda r: r[0])
+    structured = list({(v.compact(), ls): (v, ls) for _, v, ls in structured}.values())
 
     search = _Searcher(ds, x_test, y_test, names, seed, clock, lib)
-    structured = [tr for tr in trees if not _trivial(tr)]
-    for tr in structured:
-        if clock.left() <= 0:
-            break
-        model = KAN.from_tree(tr, device="cpu")
-        search.run(model, f"tree {tr.compact()}", prune=False)
-        sign = float(np.sign(t[0]))
-        if tr.root.kind == "mul" and np.all(np.sign(t) == sign) and clock.left() > 0:
-            ltr = _log_tree(tr)
-            search.run(KAN.from_tree(ltr, device="cpu"), f"log tree {ltr.compact()}",
-                       prune=False, log_sign=sign)
     tol = max(1e-6, 3 * noise) if noise else 1e-6
+    for tr, log_sign in structured:
+        if clock.left() <= 0 or _good_enough(search.candidates, tol):
+            break
+        what = f"log tree {tr.compact()}" if log_sign else f"tree {tr.compact()}"
+        search.run(KAN.from_tree(tr, device="cpu"), what, prune=False, log_sign=log_sign)
     if not _good_enough(search.candidates, tol):
         n = len(names)
         for width in ([n, 2 * n + 1, 1], [n, [0, 1], 1]):
@@ -442,7 +529,7 @@ def discover(X, y, names=None, *, budget_s: float = 120, seed: int = 0, noise=No
         formula=best.formula if best else None,
         front=[(c.complexity, c.error, c.formula) for c in front],
         model=best.model if best else None,
-        tree=structured[0] if structured else (trees[0] if trees else None),
+        tree=structured[0][0] if structured else (trees[0] if trees else None),
         steps=clock.steps, candidates=search.candidates, names=names,
         error=best.error if best else math.nan, origin=best.origin if best else "")
 

@@ -46,6 +46,14 @@ def test_recovers_exactly(expr, names, ranges):
     assert [s.name for s in found.steps][:3] == ["data", "surrogate", "tree"]
 
 
+@pytest.mark.slow
+def test_noisy_labels_keep_the_truth_on_the_front():
+    x, y, names, true = _data("x*y + sin(z)", "x y z", [(-1, 1)] * 3)
+    y = y + 1e-2 * y.std() * np.random.default_rng(1).standard_normal(len(y))
+    found = kanir.discover(x, y, names, budget_s=120, seed=0, noise=1e-2, progress=False)
+    assert any(_exact(f, true) for _, _, f in found.front), found.front
+
+
 # ----------------------------------------------------------------------------- bad input
 
 

@@ -196,13 +196,13 @@ def _fit(model, ds, steps: int, seed: int, **kw):
 # ----------------------------------------------------------------------------- steps 2-3
 
 
-def _surrogate(ds, names, seed: int):
+def _surrogate(ds, names, seed: int, grid_range):
     """A plain KAN [n, 2n+1, 1] (float64): the function the tree converter reads."""
     from kanir.model.kan import KAN
 
     n = len(names)
     model = KAN([n, 2 * n + 1, 1], grid=5, k=3, seed=seed, dtype=torch.float64, device="cpu",
-                input_names=list(names))
+                input_names=list(names), grid_range=grid_range)
     hist = _fit(model, ds, 100, seed)
     return model, float(hist["test_loss"][-1])
 
@@ -238,8 +238,9 @@ def _trivial(t) -> bool:
 class _Searcher:
     """Turns one structured KAN into formulas (symbolic regression, branching, snapping)."""
 
-    def __init__(self, ds, x_test, y_test, names, seed: int, clock: _Clock, lib=None):
-        self.ds, self.x_test, self.y_test = ds, x_test, y_test
+    def __init__(self, ds, x_test, y_test, names, seed: int, clock: _Clock, tol: float,
+                 lib=None):
+        self.ds, self.x_test, self.y_test, self.tol = ds, x_test, y_test, tol
         self.names, self.seed, self.clock, self.lib = names, seed, clock, lib
         self.symbols = [sympy.Symbol(n) for n in names]
         self.candidates: list[Candidate] = []
@@ -268,15 +269,15 @@ class _Searcher:
         self.clock.record(f"fit {origin}", t0, f"held-out RMSE {hist['test_loss'][-1]:.3g}, "
                           f"width {model.width}")
         spline_version = model.version
-        alternatives = self._close_alternatives(model)
-        branches = [None] + alternatives[:MAX_BRANCHES]
-        for k, alt in enumerate(branches):
-            if self.clock.left() <= 0 and k > 0:
+        self._symbolic(model, origin, None)
+        if self.clock.left() <= 0 or _good_enough(self.candidates, self.tol):
+            return
+        model.rewind(spline_version)  # Trick C: alternatives start from the same splines
+        for alt in self._close_alternatives(model)[:MAX_BRANCHES]:
+            if self.clock.left() <= 0 or _good_enough(self.candidates, self.tol):
                 break
-            if k > 0:
-                model.rewind(spline_version)
-            self._symbolic(model, origin if alt is None else f"{origin}, edge {alt[0]} = "
-                           f"{alt[1]}", alt)
+            model.rewind(spline_version)
+            self._symbolic(model, f"{origin}, edge {alt[0]} = {alt[1]}", alt)
 
     def _close_alternatives(self, model) -> list[tuple[tuple[int, int, int], str]]:
         """(edge, function) pairs whose score is within BRANCH_MARGIN of the edge's best."""
@@ -361,9 +362,7 @@ def _pull_constant(a):
 
 def _normal_form(expr):
     """Common factors pulled out of sums and powers (before snapping constants)."""
-    from sympy.simplify.simplify import bottom_up
-
-    e = bottom_up(expr, _pull_constant)
+    e = sympy.bottom_up(expr, _pull_constant)
     e = sympy.expand_power_base(e, force=True)
     return sympy.powdenest(e, force=True)
 
@@ -479,6 +478,8 @@ def discover(X, y, names=None, *, budget_s: float = 120, seed: int = 0, noise=No
     clock.record("data", t0, f"{x.shape[0]} rows, variables {', '.join(names)}, "
                  f"{len(y_test)} held out")
 
+    # one spline range for all inputs (KANs take one): the data's; refine adapts per input
+    grid_range = (float(x.min()), float(x.max()))
     sign = float(np.sign(t[0]))
     spaces = [None] + ([sign] if np.all(np.sign(t) == sign) else [])
     structured, trees = [], []
@@ -486,7 +487,7 @@ def discover(X, y, names=None, *, budget_s: float = 120, seed: int = 0, noise=No
         what = "log|y|" if log_sign else "y"
         ds_space = ds if log_sign is None else _log_dataset(ds, log_sign)
         t0 = time.perf_counter()
-        sur, sur_err = _surrogate(ds_space, names, seed)
+        sur, sur_err = _surrogate(ds_space, names, seed, grid_range)
         rel = sur_err / float(ds_space["test_label"].std())
         clock.record("surrogate", t0, f"of {what}: KAN {sur.width}, held-out RMSE "
                      f"{rel:.3g} x std")
@@ -502,20 +503,22 @@ def discover(X, y, names=None, *, budget_s: float = 120, seed: int = 0, noise=No
     structured.sort(key=lambda r: r[0])
     structured = list({(v.compact(), ls): (v, ls) for _, v, ls in structured}.values())
 
-    search = _Searcher(ds, x_test, y_test, names, seed, clock, lib)
     tol = max(1e-6, 3 * noise) if noise else 1e-6
+    search = _Searcher(ds, x_test, y_test, names, seed, clock, tol, lib)
     for tr, log_sign in structured:
         if clock.left() <= 0 or _good_enough(search.candidates, tol):
             break
         what = f"log tree {tr.compact()}" if log_sign else f"tree {tr.compact()}"
-        search.run(KAN.from_tree(tr, device="cpu"), what, prune=False, log_sign=log_sign)
+        model = KAN.from_tree(tr, device="cpu", grid_range=grid_range)
+        model.refine(5, x=ds["train_input"])  # the same lines on each input's own range
+        search.run(model, what, prune=False, log_sign=log_sign)
     if not _good_enough(search.candidates, tol):
         n = len(names)
         for width in ([n, 2 * n + 1, 1], [n, [0, 1], 1]):
             if clock.left() <= 0:
                 break
             model = KAN(width, grid=5, k=3, seed=seed, dtype=torch.float64, device="cpu",
-                        input_names=list(names))
+                        input_names=list(names), grid_range=grid_range)
             search.run(model, f"KAN {width}", prune=True)
             if _good_enough(search.candidates, tol):
                 break

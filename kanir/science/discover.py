@@ -17,6 +17,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -400,6 +401,36 @@ def _variants(t) -> list:
     return out
 
 
+def _rank(t) -> int:
+    """0 for a tree without dense "sym" blocks, 2 with them (they run last)."""
+    return 2 if any(n.kind == "sym" for n in t.nodes()) else 0
+
+
+def _pair_trees(t) -> list:
+    """For a flat root ("add" or "mul" over 3-4 single variables): the trees with one pair of
+    them grouped ("gsep"), in case the surrogate was too coarse to see the pair's module
+    (m0/sqrt(1 - v**2/c**2) reads as mul(m0, v, c))."""
+    from kanir.science.tree import FunctionTree
+
+    r = t.root
+    if r.kind not in ("add", "mul") or not 3 <= len(r.children) <= 4 \
+            or not all(c.is_leaf for c in r.children):
+        return []
+    out = []
+    for a, b in combinations([c.indices[0] for c in r.children], 2):
+        g = t.graph.copy()
+        pair = (a, b)
+        g.add_node(pair, indices=pair, variables=(t.names[a], t.names[b]), kind="gsep",
+                   scores={}, complete=False)
+        g.remove_edge(t.root_id, (a,))
+        g.remove_edge(t.root_id, (b,))
+        g.add_edge(t.root_id, pair)
+        g.add_edge(pair, (a,))
+        g.add_edge(pair, (b,))
+        out.append(FunctionTree(g, t.root_id, t.names, t.unused, t.meta))
+    return out
+
+
 def _relabel(t, nodes, kind: str, outer: bool = False):
     """A copy of tree ``t`` with ``nodes`` labelled ``kind``; ``outer`` puts a univariate
     function above the root (a one-child "add" node) when the root was relabelled."""
@@ -498,10 +529,13 @@ def discover(X, y, names=None, *, budget_s: float = 120, seed: int = 0, noise=No
                                                     or "no tree"))
         for tr in found:
             if not _trivial(tr):
-                structured += [(rel, v, log_sign) for v in _variants(tr)]
-    # the trees of the more accurate surrogate first (its derivatives are more trustworthy)
-    structured.sort(key=lambda r: r[0])
-    structured = list({(v.compact(), ls): (v, ls) for _, v, ls in structured}.values())
+                structured += [(_rank(v), rel, v, log_sign) for v in _variants(tr)]
+                structured += [(1, rel, v, log_sign) for p in _pair_trees(tr)
+                               for v in _variants(p)]
+    # sparse structures first, then pair guesses, then dense blocks; within a rank the trees
+    # of the more accurate surrogate first (its derivatives are more trustworthy)
+    structured.sort(key=lambda r: r[:2])
+    structured = list({(v.compact(), ls): (v, ls) for _, _, v, ls in structured}.values())
 
     tol = max(1e-6, 3 * noise) if noise else 1e-6
     search = _Searcher(ds, x_test, y_test, names, seed, clock, tol, lib)

@@ -33,6 +33,8 @@ TREE_THRESHOLDS = (0.02, 0.05, 0.1)
 #: two library candidates of one edge whose scores differ by less than this are both tried
 BRANCH_MARGIN = 0.5
 MAX_BRANCHES = 4
+#: no branching on a structure whose spline fit leaves more than this (RMSE / std) held out
+BRANCH_FIT = 1e-2
 
 
 @dataclass
@@ -271,8 +273,10 @@ class _Searcher:
                           f"width {model.width}")
         spline_version = model.version
         self._symbolic(model, origin, None)
-        if self.clock.left() <= 0 or _good_enough(self.candidates, self.tol):
-            return
+        rel = hist["test_loss"][-1] / float(self.ds_fit["test_label"].std())
+        if self.clock.left() <= 0 or _good_enough(self.candidates, self.tol) \
+                or rel > BRANCH_FIT:
+            return  # branching only pays on a structure whose splines fit the data
         model.rewind(spline_version)  # Trick C: alternatives start from the same splines
         for alt in self._close_alternatives(model)[:MAX_BRANCHES]:
             if self.clock.left() <= 0 or _good_enough(self.candidates, self.tol):

@@ -11,7 +11,7 @@ from kanir.science.discover import Candidate, pareto_front, prepare
 
 
 def _data(expr: str, names: str, ranges, n: int = 1000, seed: int = 0):
-    syms = sympy.symbols(names)
+    syms = sympy.symbols(names, seq=True)
     true = sympy.sympify(expr, locals={str(s): s for s in syms})
     f = sympy.lambdify(syms, true, "numpy")
     rng = np.random.default_rng(seed)

@@ -469,11 +469,11 @@ def pareto_front(cands: list[Candidate]) -> list[Candidate]:
 
 
 def _choose(front: list[Candidate], tol: float) -> Candidate | None:
-    """The simplest front member within ``tol`` (or 10x the best error) of the data."""
+    """The simplest front member within ``tol`` (or 2x the best error) of the data."""
     if not front:
         return None
     best = min(c.error for c in front)
-    limit = max(tol, 10 * best)
+    limit = max(tol, 2 * best)
     return next(c for c in front if c.error <= limit)
 
 
@@ -533,15 +533,17 @@ def discover(X, y, names=None, *, budget_s: float = 120, seed: int = 0, noise=No
                                                     or "no tree"))
         for tr in found:
             if not _trivial(tr):
-                structured += [(_rank(v), rel, v, log_sign) for v in _variants(tr)]
-                structured += [(1, rel, v, log_sign) for p in _pair_trees(tr)
+                guess = sum(len(n.variables) for n in tr.nodes() if n.kind == "sym")
+                structured += [(_rank(v), guess, rel, v, log_sign) for v in _variants(tr)]
+                structured += [(1, guess, rel, v, log_sign) for p in _pair_trees(tr)
                                for v in _variants(p)]
     # sparse structures first, then pair guesses, then dense blocks; within a rank the trees
-    # of the more accurate surrogate first (its derivatives are more trustworthy)
-    structured.sort(key=lambda r: r[:2])
-    structured = list({(v.compact(), ls): (v, ls) for _, _, v, ls in structured}.values())
+    # that leave less to guess (fewer variables in "sym" nodes), then those of the more
+    # accurate surrogate (its derivatives are more trustworthy)
+    structured.sort(key=lambda r: r[:3])
+    structured = list({(v.compact(), ls): (v, ls) for *_, v, ls in structured}.values())
 
-    tol = max(1e-6, 3 * noise) if noise else 1e-6
+    tol = max(1e-6, 2 * noise) if noise else 1e-6
     search = _Searcher(ds, x_test, y_test, names, seed, clock, tol, lib)
     for tr, log_sign in structured:
         if clock.left() <= 0 or _good_enough(search.candidates, tol):
@@ -576,4 +578,5 @@ def discover(X, y, names=None, *, budget_s: float = 120, seed: int = 0, noise=No
 
 
 def _good_enough(cands: list[Candidate], tol: float) -> bool:
-    return any(c.error <= tol for c in cands)
+    """An exact formula (no float constants left) that matches the held-out data."""
+    return any(c.error <= tol and not c.formula.atoms(sympy.Float) for c in cands)

@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     importlib.import_module("kanir.cli.export").add_parser(sub)
     importlib.import_module("kanir.cli.plot").add_parser(sub)
     importlib.import_module("kanir.cli.opt").add_parser(sub)
+    importlib.import_module("kanir.cli.discover").add_parser(sub)
     return p
 
 

@@ -1,0 +1,158 @@
+"""kanir.discover: exact recovery (slow), bad input, reproducibility and the CLI."""
+
+import numpy as np
+import pytest
+import sympy
+
+import kanir
+from kanir.cli.commands import main
+from kanir.errors import ArgumentError, DataError
+from kanir.science.discover import Candidate, pareto_front, prepare
+
+
+def _data(expr: str, names: str, ranges, n: int = 1000, seed: int = 0):
+    syms = sympy.symbols(names, seq=True)
+    true = sympy.sympify(expr, locals={str(s): s for s in syms})
+    f = sympy.lambdify(syms, true, "numpy")
+    rng = np.random.default_rng(seed)
+    x = np.column_stack([rng.uniform(lo, hi, n) for lo, hi in ranges])
+    return x, np.broadcast_to(f(*x.T), (n,)).astype(float), [str(s) for s in syms], true
+
+
+def _exact(found, true) -> bool:
+    return found is not None and sympy.simplify(found - true) == 0
+
+
+# ----------------------------------------------------------------------------- recovery
+
+RECOVERY = [
+    ("x*y", "x y", [(-1, 1), (-1, 1)]),
+    ("exp(sin(pi*x)+y**2)", "x y", [(-1, 1), (-1, 1)]),
+    ("q*v*B/m", "q v B m", [(1, 5)] * 4),
+    pytest.param("m0/sqrt(1-v**2/c**2)", "m0 v c", [(1, 5), (1, 2), (3, 10)],
+                 marks=[pytest.mark.heavy, pytest.mark.xfail(
+                     strict=True, reason="not recovered yet: the surrogates read mul(m0, v, c); "
+                     "the (v, c) pair guess is reached late and its fit stays ~1.5% off")],
+                 id="m0/sqrt(1-v**2/c**2)"),
+    ("sqrt(x**2+y**2)", "x y", [(1, 3), (1, 3)]),
+    ("1/sqrt(x)", "x", [(1, 5)]),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("expr,names,ranges", RECOVERY,
+                         ids=[r[0] if isinstance(r, tuple) else r.id for r in RECOVERY])
+def test_recovers_exactly(expr, names, ranges):
+    x, y, names, true = _data(expr, names, ranges)
+    budget = 300 if "m0" in names else 120  # the (v, c) module is only found by pair guesses
+    found = kanir.discover(x, y, names, budget_s=budget, seed=0, progress=False)
+    assert _exact(found.formula, true), (found.formula, found.front)
+    assert found.error < 1e-6
+    assert any(_exact(f, true) for _, _, f in found.front)
+    assert [s.name for s in found.steps][:3] == ["data", "surrogate", "tree"]
+
+
+@pytest.mark.slow
+def test_noisy_labels_keep_the_truth_on_the_front():
+    x, y, names, true = _data("x*y + sin(z)", "x y z", [(-1, 1)] * 3)
+    y = y + 1e-2 * y.std() * np.random.default_rng(1).standard_normal(len(y))
+    found = kanir.discover(x, y, names, budget_s=120, seed=0, noise=1e-2, progress=False)
+    assert any(_exact(f, true) for _, _, f in found.front), found.front
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def _xy(n=50, d=2):
+    x = np.random.default_rng(0).uniform(1, 2, (n, d))
+    return x, x.sum(1)
+
+
+def test_nan_row_is_named():
+    x, y = _xy()
+    x[7, 1] = np.nan
+    with pytest.raises(DataError, match=r"row 7 .*column 'b'"):
+        prepare(x, y, ["a", "b"])
+
+
+def test_constant_column_is_named():
+    x, y = _xy()
+    x[:, 0] = 3.0
+    with pytest.raises(DataError, match="column 'a' is constant"):
+        prepare(x, y, ["a", "b"])
+
+
+def test_one_row_and_shapes():
+    x, y = _xy()
+    with pytest.raises(DataError, match="at least 10 rows, got 1"):
+        prepare(x[:1], y[:1])
+    with pytest.raises(DataError, match="X has 50 rows but y has 49"):
+        prepare(x, y[:49])
+    with pytest.raises(DataError, match="y must be one column"):
+        prepare(x, np.stack([y, y], 1))
+    with pytest.raises(DataError, match="3 names for 2 columns"):
+        prepare(x, y, ["a", "b", "c"])
+
+
+def test_dataframe_names_and_target_column():
+    pd = pytest.importorskip("pandas")
+    x, y = _xy()
+    df = pd.DataFrame({"u": x[:, 0], "w": x[:, 1], "out": y})
+    xs, ys, names = prepare(df, "out")
+    assert names == ("u", "w") and xs.shape == (50, 2) and np.array_equal(ys, y)
+    with pytest.raises(DataError, match="target column 'nope' is not in the data"):
+        prepare(df, "nope")
+    df["s"] = ["a"] * 50
+    with pytest.raises(DataError, match="column 's' is not numeric"):
+        prepare(df, "out")
+
+
+def test_parallel_options_are_refused_clearly():
+    x, y = _xy()
+    with pytest.raises(ArgumentError, match="not implemented yet"):
+        kanir.discover(x, y, n_jobs=2)
+
+
+def test_pareto_front_keeps_only_improvements():
+    a, b = sympy.symbols("a b")
+    cands = [Candidate(3, 0.5, a), Candidate(5, 0.6, a + b), Candidate(5, 0.1, a * b),
+             Candidate(9, 0.1, a * b + 1), Candidate(11, 0.0, a * b + b)]
+    front = pareto_front(cands)
+    assert [(c.complexity, c.error) for c in front] == [(3, 0.5), (5, 0.1), (11, 0.0)]
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+@pytest.mark.slow
+def test_same_seed_same_formula_twice():
+    x, y, names, true = _data("x*y", "x y", [(-1, 1), (-1, 1)], n=300)
+    first = kanir.discover(x, y, names, budget_s=60, seed=3, progress=False)
+    second = kanir.discover(x, y, names, budget_s=60, seed=3, progress=False)
+    assert first.formula == second.formula == true
+    assert [(c, e) for c, e, _ in first.front] == [(c, e) for c, e, _ in second.front]
+
+
+@pytest.mark.slow
+def test_cli_end_to_end(tmp_path, capsys):
+    x, y, names, true = _data("x*y", "x y", [(-1, 1), (-1, 1)], n=300)
+    path = tmp_path / "data.csv"
+    np.savetxt(path, np.column_stack([x, y]), delimiter=",", header="x,y,z", comments="")
+    rc = main(["discover", str(path), "--target", "z", "--budget", "60",
+               "--report", str(tmp_path / "rep")])
+    out, err = capsys.readouterr()
+    assert rc == 0
+    assert sympy.sympify(out.strip().splitlines()[-1]) == true
+    assert "[discover" in err and "surrogate" in err
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert "Pareto front" in report and "x*y" in report
+
+
+def test_cli_bad_input_exits_2(tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    path.write_text("x,y\n1,2\n2,3\n")
+    assert main(["discover", str(path), "--target", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+    path.write_text("x,y\n1,a\n2,3\n")
+    assert main(["discover", str(path), "--target", "y"]) == 2
+    assert "error" in capsys.readouterr().err

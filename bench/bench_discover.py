@@ -29,7 +29,7 @@ def run_one(name: str, budget: float, seed: int) -> dict:
     import torch
 
     from kanir.datasets import feynman
-    from kanir.science.discover import discover
+    from kanir.workflows.discover import discover
 
     torch.set_num_threads(1)
     eq = feynman(name)

@@ -41,7 +41,7 @@ _LAZY = {
     "plot_history": ("kanir.model.facade_plot", "plot_history"),
     "load_dataset": ("kanir.datasets", "load_dataset"),
     "parse_ir": ("kanir.ir.text", "parse_ir"),
-    "discover": ("kanir.science.discover", "discover"),
+    "discover": ("kanir.workflows.discover", "discover"),
 }
 
 

@@ -1,4 +1,4 @@
-"""kanir.science.conserved: conserved quantities found, made exact, checked; scale-free snap."""
+"""kanir.workflows.conserved: conserved quantities found, made exact, checked; scale-free snap."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import torch
 
 import kanir
 from kanir.errors import KanirError
-from kanir.science.conserved import conserved_quantities, independence_penalty, is_conserved
 from kanir.science.objectives import conserved_quantity
 from kanir.symbolic.snap import normalise_scale, snap_scale_free
+from kanir.workflows.conserved import conserved_quantities, independence_penalty, is_conserved
 
 F64 = torch.float64
 x, y, px, py = sympy.symbols("x y px py", real=True)

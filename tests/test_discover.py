@@ -7,7 +7,7 @@ import sympy
 import kanir
 from kanir.cli.commands import main
 from kanir.errors import ArgumentError, DataError
-from kanir.science.discover import Candidate, pareto_front, prepare
+from kanir.workflows.discover import Candidate, pareto_front, prepare
 
 
 def _data(expr: str, names: str, ranges, n: int = 1000, seed: int = 0):

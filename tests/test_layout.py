@@ -22,7 +22,7 @@ DOC = ROOT / "docs" / "architecture.md"
 #: source folder -> the package it is installed as (pyproject's package-dir)
 FOLDERS = {"kanir": "kanir", "passes": "kanir.passes", "backends": "kanir.backends",
            "grammar": "kanir.grammar"}
-SUBPACKAGES = ("ir", "frontend", "symbolic", "train", "science", "model", "cli", "datasets")
+SUBPACKAGES = ("ir", "frontend", "symbolic", "train", "science", "model", "cli", "datasets", "workflows")
 TOP_MODULES = ("errors", "arguments", "sklearn")
 IR_THIRD_PARTY = {"numpy", "torch", "networkx", "sympy", "lark"}  # lark: the IR text
 

@@ -1,7 +1,7 @@
 """KAN 2.0 §5.1, conserved quantities of the 2-D harmonic oscillator (x, y, px, py):
 dx/dt = px, dy/dt = py, dpx/dt = -x, dpy/dt = -y.
 
-``kanir.science.conserved.conserved_quantities`` trains one KAN per quantity with the
+``kanir.workflows.conserved.conserved_quantities`` trains one KAN per quantity with the
 normalised-gradient objective, each new one penalised for depending on those already found,
 then makes it symbolic, normalises its scale and offset, snaps it and checks in sympy that
 field · ∇H simplifies to 0. The paper found H1 = (x²+px²)/2, H2 = (y²+py²)/2 and
@@ -25,7 +25,7 @@ import argparse
 import json
 import time
 
-from kanir.science.conserved import conserved_quantities
+from kanir.workflows.conserved import conserved_quantities
 
 FIELD = ["px", "py", "-x", "-y"]
 NAMES = ["x", "y", "px", "py"]

@@ -1,5 +1,5 @@
 """``kanir discover DATA --target y [--budget 120] [--seed 0] [--noise F] [--report DIR]``: find
-a formula for a data file's target column (see :func:`kanir.science.discover.discover`).
+a formula for a data file's target column (see :func:`kanir.workflows.discover.discover`).
 Progress goes to stderr, the formula last to stdout."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def run(args) -> int:
 
     from kanir.datasets.files import load_dataset
     from kanir.errors import ArgumentError
-    from kanir.science.discover import discover
+    from kanir.workflows.discover import discover
 
     if args.budget <= 0:
         raise ArgumentError(f"--budget must be positive, got {args.budget}")

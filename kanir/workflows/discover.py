@@ -75,7 +75,7 @@ class Discovery:
     def report(self, directory) -> Path:
         """Write ``report.md`` (+ the KAN picture and the tree diagram when they can be drawn)
         into ``directory``; returns the report's path."""
-        from kanir.science.discover_report import write_report
+        from kanir.workflows.discover_report import write_report
 
         return write_report(self, Path(directory))
 

@@ -1,4 +1,4 @@
-"""The markdown report of a :class:`kanir.science.discover.Discovery` (with pictures when they
+"""The markdown report of a :class:`kanir.workflows.discover.Discovery` (with pictures when they
 can be drawn: the KAN via ``model.plot``, the tree via graphviz ``dot``)."""
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ from dataclasses import field as dc_field
 import sympy
 import torch
 
-import kanir
 from kanir.errors import KanirError
+from kanir.model.kan import KAN
 from kanir.science.derivatives import jacobian
 from kanir.science.objectives import conserved_quantity
 from kanir.symbolic.snap import snap_scale_free
@@ -106,7 +106,7 @@ def _model_gradient(model) -> Callable:
 
 
 def _train(field, data, width, grid, seed, steps, lamb, penalty, weight, dtype, normalise):
-    model = kanir.KAN(width, grid=grid, k=3, seed=seed, dtype=dtype, device="cpu")
+    model = KAN(width, grid=grid, k=3, seed=seed, dtype=dtype, device="cpu")
     base = conserved_quantity(field, normalise=normalise)
 
     def objective(m, x, y=None):

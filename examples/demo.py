@@ -34,7 +34,7 @@ def train_step() -> tuple[kanir.KAN, dict]:
     print(f"50 LBFGS steps with sparsity in {time.time() - t:.1f} s: test RMSE {hist['test_rmse'][-1]:.2e}")
     model.prune()
     hist = model.fit(data, opt="LBFGS", steps=50, progress=False)
-    print(f"pruned to width {model.width}, refitted: test RMSE {hist['test_rmse'][-1]:.2e}")
+    print(f"pruned to width {model.width_spec}, refitted: test RMSE {hist['test_rmse'][-1]:.2e}")
     print(model.graph.summary())
     return model, data
 

@@ -56,7 +56,7 @@ def test_prune_auto_swap_end_to_end(files, tmp_path):
     assert r.stderr == f"wrote {out}\n"
     pruned = kanir.KAN.load(out)
     assert _edges(out) < _edges(model) == 12
-    assert pruned.width[0] == 3 and pruned.width[1] < 3
+    assert pruned.width_spec[0] == 3 and pruned.width_spec[1] < 3
     # the same pipeline through the facade gives the same model
     ref = kanir.KAN.load(model).prune(edge_th=0.05, x=torch.as_tensor(np.load(npz)["x"]))
     ref.auto_swap(x=torch.as_tensor(np.load(npz)["x"]))

@@ -98,10 +98,10 @@ def test_facade_expand_changes_model_in_place(trained, data):
     y0 = m(x).detach()
     out = m.expand_width(1, 2).expand_depth()
     assert out is m
-    assert m.width == [2, 5, 1, 1]
+    assert m.width_spec == [2, 5, 1, 1]
     assert _max_diff(m(x), y0) < 1e-12
     m.expand_width(1, 1, sum_bool=False, mult_arity=3)
-    assert m.width == [2, [5, 1], 1, 1] and _max_diff(m(x), y0) < 1e-12
+    assert m.width_spec == [2, [5, 1], 1, 1] and _max_diff(m(x), y0) < 1e-12
 
 
 # ---------------------------------------------------------------------- new edges are zero

@@ -189,7 +189,7 @@ def test_rewind_keeps_runtime_state():
     model.eval()
     model.expand_depth()
     model.rewind("0.0")
-    assert model.width == [2, 3, 1]
+    assert model.width_spec == [2, 3, 1]
     assert not model.net.training and not model.net.layers[0].coef.requires_grad
 
 
@@ -240,8 +240,8 @@ def test_width_reads_the_module_without_lifting(monkeypatch):
     import kanir.model.kan as kan_module
 
     monkeypatch.setattr(kan_module, "lift", lambda *a, **k: pytest.fail("width lifted"))
-    assert model.width == [2, 3, 1]
-    assert kanir.KAN(width=[2, [1, 2], 1], device="cpu").width == [2, [1, 2], 1]
+    assert model.width_spec == [2, 3, 1] and model.width == [[2, 0], [3, 0], [1, 0]]
+    assert kanir.KAN(width=[2, [1, 2], 1], device="cpu").width == [[2, 0], [1, 2], [1, 0]]
 
 
 def test_training_drops_attribution_scores_carried_from_a_graph():

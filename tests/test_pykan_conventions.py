@@ -124,6 +124,19 @@ def test_plot_with_pykans_arguments(in_empty_dir, tmp_path_factory):
         model.plot(metric="no-such-metric")
 
 
+def test_width_reads_back_as_pykans_sum_mult_pairs():
+    model = KAN(width=[2, [3, 2], 1], mult_arity=[[], [2, 3], []], seed=0)
+    assert model.width == [[2, 0], [3, 2], [1, 0]]      # pykan: model.width[l][0] = sum nodes
+    assert [model.width[l][0] for l in range(3)] == [2, 3, 1]
+    assert model.width_spec == [2, [3, 2], 1]
+    assert model.mult_arity == [[], [2, 3], []]
+    rebuilt = KAN(width=model.width, mult_arity=model.mult_arity, seed=0)
+    assert rebuilt.width == model.width and rebuilt.graph.layer_widths() == model.graph.layer_widths()
+    plain = KAN(width=[2, 5, 1], seed=0)
+    assert plain.width == [[2, 0], [5, 0], [1, 0]] and plain.mult_arity == 2
+    assert KAN(width=plain.width).width_spec == [2, 5, 1]
+
+
 def test_prune_node_manual_and_remove_node_keep_pykans_indices():
     model = KAN(width=[2, 4, 1], seed=0)
     x = torch.rand(50, 2) * 2 - 1

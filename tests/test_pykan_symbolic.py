@@ -254,16 +254,16 @@ def test_prune_node_with_active_neurons_id_switches_to_manual():
     m, _ = _three_hidden()
     g = m.graph
     kept = m.copy().prune_node(active_neurons_id=[[0, 2]])
-    assert kept.width == [2, 2, 1]
+    assert kept.width_spec == [2, 2, 1]
     assert kept.graph.edge(1, 1, 0).same(g.edge(1, 2, 0))  # old node 2 is now node 1
-    assert m.copy().prune_node(0.0, "manual", [[1]], False).width == [2, 1, 1]
+    assert m.copy().prune_node(0.0, "manual", [[1]], False).width_spec == [2, 1, 1]
 
 
 def test_remove_node_masks_as_pykan_and_keeps_indices():
     m, _ = _three_hidden()
     g = m.graph
     m.remove_node(1, 0)
-    assert m.width == [2, 3, 1]
+    assert m.width_spec == [2, 3, 1]
     h = m.graph
     assert h.edge(0, 0, 0) is None and h.edge(0, 1, 0) is None and h.edge(1, 0, 0) is None
     assert h.edge(1, 2, 0).same(g.edge(1, 2, 0)) and h.edge(0, 1, 2).same(g.edge(0, 1, 2))

@@ -39,7 +39,7 @@ def test_prune_drops_a_hidden_node_left_without_edges():
     assert pruned.width == [2, 2, 1]
     torch.testing.assert_close(_value(pruned, x), _value(g, x), rtol=0, atol=1e-12)
     model = kanir.KAN.from_graph(g, versions=False).prune(x=x)
-    assert model.width == [2, 2, 1]
+    assert model.width_spec == [2, 2, 1]
 
 
 def test_drop_dead_nodes_folds_a_constant_node_exactly():

@@ -67,7 +67,7 @@ def test_multi_output_regression_and_params():
     Y = np.stack([y, X[:, 0] - X[:, 1]], axis=1)
     reg = KANRegressor(hidden=(3,), grid=3, steps=10).fit(X, Y)
     assert reg.predict(X).shape == (120, 2)
-    assert reg.n_features_in_ == 2 and reg.model_.width == [2, 3, 2]
+    assert reg.n_features_in_ == 2 and reg.model_.width_spec == [2, 3, 2]
     assert reg.get_params()["hidden"] == (3,)
     assert sklearn.base.clone(reg.set_params(lamb=0.01)).lamb == 0.01
 

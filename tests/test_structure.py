@@ -42,7 +42,7 @@ def test_trick_a_qvbm_structured_kan_fits_and_keeps_its_structure():
     t = kanir.tree(_qvbm, [(0.5, 2)] * 4, variables=names)
     assert t.compact() == "mul(q, v, B, m)"
     model = kanir.KAN.from_tree(t, device="cpu")
-    assert model.width == [4, [0, 1]] and model.input_names == names
+    assert model.width_spec == [4, [0, 1]] and model.input_names == names
     ds = kanir.create_dataset(_qvbm, n_var=4, ranges=[0.5, 2], seed=0, dtype=torch.float64)
     hist = model.fit(ds, opt="LBFGS", steps=30, progress=False)
     assert hist["test_rmse"][-1] < 2e-2 * float(ds["test_label"].std())

@@ -109,7 +109,7 @@ def test_versions_in_a_chosen_folder(tmp_path, monkeypatch, data):
     c = m.copy()  # a copy keeps the history but never writes into this folder
     c.prune_edge(threshold=0.01)
     assert c.version == "1.2" and not (folder / "1.2.kanir").exists()
-    assert c.versions.folder is None and c.rewind("0.2").width == [2, 3, 1, 1]
+    assert c.versions.folder is None and c.rewind("0.2").width_spec == [2, 3, 1, 1]
     assert os.listdir(cwd) == []
 
 

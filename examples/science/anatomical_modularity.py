@@ -130,14 +130,14 @@ def analyse(name: str, kind: str, model: kanir.KAN, data: dict, out: Path, log) 
     cost_trained = model.connection_cost(x)
     model.prune(x=x)
     cost_before = model.connection_cost(x)
-    plot_diagram(model.attribute(x).scored_graph(),
+    plot_diagram(model.attribute(x=x).scored_graph(),
                                  out / f"{name}_{kind}_before_swap.svg")
     model.auto_swap(x)
     cost_after = model.connection_cost(x)
-    plot_diagram(model.attribute(x).scored_graph(),
+    plot_diagram(model.attribute(x=x).scored_graph(),
                                  out / f"{name}_{kind}_after_swap.svg")
     found, groups = modules_found(model.graph, data["modules"])
-    row = {"rmse": round(rmse(model, data), 4), "width": model.width,
+    row = {"rmse": round(rmse(model, data), 4), "width": model.width_spec,
            "cost_trained": round(cost_trained, 4), "cost_before": round(cost_before, 4),
            "cost_after": round(cost_after, 4), "modules": found, "of": len(data["modules"]),
            "input_groups": groups}

@@ -22,7 +22,7 @@ from kanir.backends.torch import KANModule, dtype_name, lift, lower, torch_dtype
 from kanir.errors import DataError
 from kanir.ir.graph import KanGraph
 from kanir.ir.io import load_graph, save_graph
-from kanir.ir.width import LayerWidth, width_spec
+from kanir.ir.width import LayerWidth, arity_spec, width_spec
 from kanir.model import runtime
 from kanir.model.facade_passes import PassMethods
 from kanir.model.facade_plot import PlotMethods
@@ -185,9 +185,27 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
         return list(self.net.meta["output_names"])
 
     @property
-    def width(self) -> list:
-        """pykan's width spec, read from the module (no lift)."""
-        return width_spec([LayerWidth(self.net.n_in)] + [l.out_width for l in self.net.layers])
+    def width(self) -> list[list[int]]:
+        """pykan's ``model.width``: ``[n_sum, n_mult]`` per node layer, e.g. ``[[2, 0], [5, 0], [1, 0]]``.
+
+        ``KAN(model.width, mult_arity=model.mult_arity)`` rebuilds the same shape; the compact
+        spelling (``[2, 5, 1]``) is ``model.width_spec``.
+        """
+        return [[lw.n_sum, lw.n_mult] for lw in self._layer_widths()]
+
+    @property
+    def width_spec(self) -> list:
+        """The compact width spec, ints where a layer has no mult nodes: ``[2, [5, 1], 1]``."""
+        return width_spec(self._layer_widths())
+
+    @property
+    def mult_arity(self):
+        """pykan's ``model.mult_arity``: an int when every mult node has that arity, else per-layer lists."""
+        return arity_spec(self._layer_widths())
+
+    def _layer_widths(self) -> list[LayerWidth]:
+        """Node-layer widths read from the module (no lift)."""
+        return [LayerWidth(self.net.n_in)] + [l.out_width for l in self.net.layers]
 
     @property
     def depth(self) -> int:

@@ -270,7 +270,7 @@ class _Searcher:
             model = model.prune()
             hist = _fit(model, self.ds_fit, 100, self.seed)
         self.clock.record(f"fit {origin}", t0, f"held-out RMSE {hist['test_loss'][-1]:.3g}, "
-                          f"width {model.width}")
+                          f"width {model.width_spec}")
         spline_version = model.version
         self._symbolic(model, origin, None)
         rel = hist["test_loss"][-1] / float(self.ds_fit["test_label"].std())
@@ -524,7 +524,7 @@ def discover(X, y, names=None, *, budget_s: float = 120, seed: int = 0, noise=No
         t0 = time.perf_counter()
         sur, sur_err = _surrogate(ds_space, names, seed, grid_range)
         rel = sur_err / float(ds_space["test_label"].std())
-        clock.record("surrogate", t0, f"of {what}: KAN {sur.width}, held-out RMSE "
+        clock.record("surrogate", t0, f"of {what}: KAN {sur.width_spec}, held-out RMSE "
                      f"{rel:.3g} x std")
         t0 = time.perf_counter()
         found = _trees(sur, ds["train_input"], names, seed)

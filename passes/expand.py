@@ -11,7 +11,7 @@ Examples
 --------
 >>> g2 = expand_width(g, layer=1, n=2)            # two more sum nodes in hidden layer 1
 >>> g3 = expand_depth(g2)                         # an identity layer after the outputs
->>> g4 = perturb(g3, mag=1.0, mode="minimal")     # random splines on the new (zero) edges
+>>> g4 = perturb(g3, mag=1.0, mode="zero-edges")  # random splines on the new (zero) edges
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from ._eval import default_samples, evaluate
 
 __all__ = ["expand_width", "expand_depth", "perturb", "PERTURB_MODES"]
 
-PERTURB_MODES = ("non-intrusive", "minimal", "all")
+PERTURB_MODES = ("non-intrusive", "minimal", "all", "zero-edges")
 
 #: the size ``mag=1`` stands for: spline coefficients of this standard deviation (or lines of
 #: this slope) are about as large as a freshly initialised KAN edge on [-1, 1], which is what
@@ -154,12 +154,15 @@ def perturb(graph: KanGraph, x=None, *, mag: float = 1.0, mode: str = "non-intru
       data (a new node) becomes a line through zero at that node's value ``b``, so it changes
       nothing but the edges feeding the node get a gradient too. Edges into a new
       *mult* node stay zero: a product of zeros has zero gradient in each factor, so they start
-      moving one step after the others (use "minimal" to avoid that).
-    * ``"minimal"``: every present zero-function edge gets a random spline; non-zero and absent
-      edges are untouched.
+      moving one step after the others (use "zero-edges" to avoid that).
+    * ``"minimal"`` (pykan's meaning): every non-zero edge gets a trainable spline with random
+      coefficients added on top of what it computes (symbolic parts stay); zero and absent edges
+      are untouched. The function changes by about ``mag``.
     * ``"all"``: every edge position, absent ones included, gets an active spline and random
       coefficients added to it (symbolic parts stay), making the network fully connected and
       fully trainable.
+    * ``"zero-edges"`` (kanir's): every present zero-function edge gets a random spline, which
+      breaks the symmetry of new nodes; non-zero and absent edges are untouched.
 
     ``x`` (non-intrusive only) gives samples to tell constant nodes from varying ones (default:
     uniform samples over the input grid ranges); ``seed`` fixes the random coefficients.
@@ -186,10 +189,10 @@ def perturb(graph: KanGraph, x=None, *, mag: float = 1.0, mode: str = "non-intru
             knots = node_knots(graph, l, i)
             for j in range(lws[l + 1].n_subnodes):
                 act = graph.edge(l, i, j)
-                if mode == "minimal" and (act is None or not is_zero_function(act)):
+                if mode != "all" and (act is None or is_zero_function(act) != (mode == "zero-edges")):
                     continue
                 new = act.copy() if act is not None else Activation()
-                if new.spline is None or (mode == "minimal" and not new.spline.active):
+                if new.spline is None or (mode != "all" and not new.spline.active):
                     new.spline = zero_spline(knots, k, base)
                 new.spline.active = True
                 new.spline.coef = new.spline.coef + mag * rng.standard_normal(new.spline.coef.shape)

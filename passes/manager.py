@@ -535,7 +535,7 @@ def _register_builtin() -> None:
          ("kind", "str", "'sum' or 'mult'"), ("arity", "int", "subnodes per mult node")))
     reg("expand-depth", ex.expand_depth, "insert an identity layer (same function)",
         (("layer", "int", "node layer after which to insert (none: after the outputs)"),))
-    reg("perturb", ex.perturb, "make zero-function edges trainable",
+    reg("perturb", ex.perturb, "make the network trainable around its function (pykan modes + zero-edges)",
         (("mag", "float", "size relative to a fresh edge"),
          ("mode", "str", "'non-intrusive', 'minimal' or 'all'"),
          ("seed", "int", "seed of the random coefficients")), data="optional")

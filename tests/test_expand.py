@@ -9,6 +9,7 @@ import kanir
 from kanir import Activation
 from kanir.backends.torch import lower
 from kanir.errors import PassError
+from kanir.passes._common import is_zero_function
 from kanir.passes._eval import evaluate
 from kanir.passes.expand import expand_depth, expand_width, perturb
 
@@ -145,7 +146,7 @@ def _new_edges_width(g, g2, layer=1):
     return e_in + e_out
 
 
-@pytest.mark.parametrize("mode", ["non-intrusive", "minimal", "all"])
+@pytest.mark.parametrize("mode", ["non-intrusive", "zero-edges", "all"])
 def test_perturb_gives_every_new_edge_a_gradient(trained, data, mode):
     g = trained.graph
     x, y = data["train_input"], data["train_label"] + 0.3 * data["train_input"][:, [0]]
@@ -164,7 +165,7 @@ def test_perturb_gives_every_new_edge_a_gradient(trained, data, mode):
         assert change > 1e-4
 
 
-@pytest.mark.parametrize("mode", ["minimal", "all"])
+@pytest.mark.parametrize("mode", ["zero-edges", "all"])
 def test_perturb_reaches_new_mult_nodes(trained, data, mode):
     g = trained.graph
     x, y = data["train_input"], data["train_label"]
@@ -192,18 +193,33 @@ def test_perturb_all_fills_every_position(trained):
     assert sum(1 for _ in g3.act_edges()) == 2 * 3 + 3 * 1
     assert g3.edge(1, 2, 0).kind == "both" and g3.edge(1, 2, 0).symbolic.fun == "sin"
     assert all(a.spline is not None and a.spline.active for *_, a in g3.act_edges())
-    g4 = perturb(g2, mag=0.05, mode="minimal")
-    assert g4.edge(0, 0, 1) is None  # absent edges are masks: minimal leaves them alone
+    g4 = perturb(g2, mag=0.05, mode="zero-edges")
+    assert g4.edge(0, 0, 1) is None  # absent edges are masks: zero-edges leaves them alone
     assert g4.edge(1, 2, 0).same(g2.edge(1, 2, 0))  # non-zero edges are untouched
+
+
+def test_perturb_minimal_is_pykans_noise_on_the_non_zero_edges(trained):
+    g = expand_width(trained.graph, 1, 1)       # node 3 of layer 1 is new: its edges are zero
+    g.set_edge(1, 2, 0, Activation.symbolic_fn("sin", 2.0))
+    g.set_edge(0, 0, 1, None)
+    m = perturb(g, mag=0.05, mode="minimal", seed=1)
+    assert m.edge(0, 0, 1) is None               # absent stays absent
+    for l, i, j, a in g.act_edges():
+        b = m.edge(l, i, j)
+        if is_zero_function(a):
+            assert b.same(a), (l, i, j)          # zero edges untouched (pykan: 'aa_i', 'ia', 'ii')
+        else:
+            assert not b.same(a) and b.spline.active, (l, i, j)
+    assert m.edge(1, 2, 0).symbolic.fun == "sin" and m.edge(1, 2, 0).kind == "both"
 
 
 def test_perturb_is_reproducible_and_scaled(trained):
     g = expand_width(trained.graph, 1, 1)
-    a = perturb(g, mag=0.1, mode="minimal", seed=5)
-    b = perturb(g, mag=0.1, mode="minimal", seed=5)
-    c = perturb(g, mag=0.1, mode="minimal", seed=6)
+    a = perturb(g, mag=0.1, mode="zero-edges", seed=5)
+    b = perturb(g, mag=0.1, mode="zero-edges", seed=5)
+    c = perturb(g, mag=0.1, mode="zero-edges", seed=6)
     assert a.same(b) and not a.same(c)
-    big = perturb(g, mag=1.0, mode="minimal", seed=5)
+    big = perturb(g, mag=1.0, mode="zero-edges", seed=5)
     ca, cb = a.edge(1, 3, 0).spline.coef, big.edge(1, 3, 0).spline.coef
     assert np.allclose(cb, 10 * ca)
 

@@ -130,7 +130,7 @@ def test_listing_shows_options_with_types_and_defaults():
 
 # ---------------------------------------------------------------------- pipeline text
 def test_pipeline_text_gives_typed_options():
-    text = ("prune{edge_th=1,node_th=0.5e-2,fold_mean=false},perturb{mode=minimal,seed=3},"
+    text = ("prune{edge_th=1,node_th=0.5e-2,fold_mean=false},perturb{mode=zero-edges,seed=3},"
             'permute-layer{l=1,perm=[2,0,1]},module{start_layer=0,spec="[0,1]->[0]"},'
             "expand-depth{layer=none}")
     specs = parse_pipeline(text)
@@ -138,7 +138,7 @@ def test_pipeline_text_gives_typed_options():
                                       "expand-depth"]
     assert specs[0].options == {"edge_th": 1.0, "node_th": 0.005, "fold_mean": False}
     assert isinstance(specs[0].options["edge_th"], float)
-    assert specs[1].options == {"mode": "minimal", "seed": 3}
+    assert specs[1].options == {"mode": "zero-edges", "seed": 3}
     assert specs[2].options == {"l": 1, "perm": [2, 0, 1]}
     assert specs[3].options == {"start_layer": 0, "spec": "[0,1]->[0]"}
     assert specs[4].options == {"layer": None}

@@ -112,8 +112,10 @@ class PassMethods:
 
     def perturb(self, mag: float = 1.0, mode: str = "non-intrusive", seed: int = 0,
                 log_history: bool = True):
-        """Make zero-function edges trainable (see :func:`kanir.passes.expand.perturb` for the
-        modes 'non-intrusive', 'minimal', 'all'). ``mag`` is relative to a freshly initialised
+        """Make the network trainable around what it computes, with pykan's modes (see
+        :func:`kanir.passes.expand.perturb`): 'non-intrusive' keeps the function, 'minimal' adds
+        random splines to the non-zero edges, 'all' to every edge; kanir's 'zero-edges' gives
+        random splines to the zero edges only. ``mag`` is relative to a freshly initialised
         edge, as pykan's: 1.0 (the default) gives the new parts the size ``KAN()`` gives its
         edges. Returns self."""
         x = self.cache_x if mode == "non-intrusive" else None

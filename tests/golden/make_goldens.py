@@ -98,6 +98,7 @@ def cases():
         ("permute-layer-swap", sp, "permute-layer{l=1,perm=[1,0,2]}", None),
         ("perturb-all", sp2, "remove-edge{l=0,i=0,j=0},perturb{mode=all,mag=0.5,seed=3}", None),
         ("perturb-minimal", sym, "perturb{mode=minimal,mag=0.1}", None),
+        ("perturb-zero-edges", sp2, "expand-depth,perturb{mode=zero-edges,mag=0.5,seed=2}", None),
         ("prune-spline", sp, "prune{edge_th=0.2,node_th=0.05}", d2),
         ("prune-symbolic", sym, "prune", d3),
         ("prune-edge-spline", sp, "prune-edge{threshold=0.2}", d2),

@@ -16,7 +16,7 @@ from kanir.backends.edge_std import edge_std, edge_std_reference, spline_and_std
 from kanir.errors import GraphError
 from kanir.ir.activation import Activation, SplinePart, SymbolicPart
 from kanir.ir.bspline import dense_bases, dense_from_local, local_eval, spline_contract, uniform_grid
-from kanir.ir.graph import KanGraph, N, S, gc_paused
+from kanir.ir.graph import KanGraph, N, S, edge_items, gc_paused
 from kanir.ir.library import BASE_FUNCTIONS, LIBRARY
 from kanir.ir.width import LayerWidth
 
@@ -361,24 +361,29 @@ class KANModule(nn.Module):
 _NODE_KEYS = frozenset({"kind", "layer", "index", "scale", "bias", "arity"})
 
 
-def lower(graph: KanGraph, keep_device_of: KANModule | None = None) -> KANModule:
-    """Build the torch module of a layered KanGraph (validated first): see :func:`_lower`."""
+def lower(graph: KanGraph, keep_device_of: KANModule | None = None, *,
+          checked: bool = False, dtype: str | None = None) -> KANModule:
+    """Build the torch module of a layered KanGraph (validated first, unless ``checked`` says
+    the caller has just run ``graph.check()``, as the pass manager does): see :func:`_lower`.
+    ``dtype`` ('float32'/'float64') overrides the graph's, without copying the graph."""
     with gc_paused():
-        return _lower(graph, keep_device_of)
+        return _lower(graph, keep_device_of, checked, dtype)
 
 
-def _lower(graph: KanGraph, keep_device_of: KANModule | None = None) -> KANModule:
+def _lower(graph: KanGraph, keep_device_of: KANModule | None = None,
+           checked: bool = False, dtype_name: str | None = None) -> KANModule:
     """Build the torch module of a layered KanGraph (validated first). Lossless: what the
     tensors cannot hold (activation meta such as exact constants, node and edge attributes such
     as ``exact`` and ``score``) goes to ``module.annotations``; graph metadata to ``module.meta``."""
     if graph.level != "layered":
         raise GraphError("lower() needs a layered KanGraph; run kanir.passes.canonicalize first")
-    graph.check()
-    dtype = torch_dtype(graph.meta["dtype"])
+    if not checked:
+        graph.check()
+    dtype = torch_dtype(dtype_name or graph.meta["dtype"])
     lws = graph.layer_widths()
     by_layer: dict[int, list] = {l: [] for l in range(len(lws) - 1)}
     edge_notes: dict[tuple, dict] = {}
-    for u, v, a in graph.nx.edges(data=True):
+    for u, v, a in edge_items(graph.nx):
         act = a.get("act")
         if act is None:
             continue
@@ -395,6 +400,8 @@ def _lower(graph: KanGraph, keep_device_of: KANModule | None = None) -> KANModul
     layers = [_lower_layer(graph, l, lws[l].n_nodes, lws[l + 1], dtype, by_layer[l])
               for l in range(len(lws) - 1)]
     meta = {k: _copy_note(v) for k, v in graph.meta.items()}
+    if dtype_name is not None:
+        meta["dtype"] = dtype_name
     module = KANModule(layers, meta, {"nodes": node_notes, "edges": edge_notes})
     if keep_device_of is not None:
         module.to(keep_device_of.device)

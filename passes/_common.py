@@ -16,7 +16,7 @@ import numpy as np
 from kanir.errors import PassError
 from kanir.ir.activation import Activation, SplinePart
 from kanir.ir.bspline import uniform_knots
-from kanir.ir.graph import KanGraph, N, S
+from kanir.ir.graph import KanGraph, N, S, edge_items
 
 # ---------------------------------------------------------------------- result checks
 #: True while the pass manager runs a pass: it checks the result itself, once.
@@ -119,15 +119,16 @@ def layer_spline_shape(graph: KanGraph, l: int) -> tuple[int, int, str]:
     return int(graph.meta["grid"]), int(graph.meta["k"]), str(graph.meta.get("base_fun", "silu"))
 
 
-def node_knots(graph: KanGraph, l: int, i: int, lo_hi=None) -> np.ndarray:
+def node_knots(graph: KanGraph, l: int, i: int, lo_hi=None, shape=None) -> np.ndarray:
     """The knot vector shared by the splines leaving node (l, i); a uniform one when none exist.
 
-    ``lo_hi`` sets the range of a fresh uniform grid (default: the graph's grid_range).
+    ``lo_hi`` sets the range of a fresh uniform grid (default: the graph's grid_range);
+    ``shape`` is ``layer_spline_shape(graph, l)`` when the caller already has it.
     """
     for *_, act in _out_edges(graph, l, i):
         if act.spline is not None:
             return np.array(act.spline.grid, dtype=np.float64, copy=True)
-    G, k, _ = layer_spline_shape(graph, l)
+    G, k, _ = layer_spline_shape(graph, l) if shape is None else shape
     lo, hi = lo_hi if lo_hi is not None else graph.meta.get("grid_range", (-1.0, 1.0))
     return uniform_knots(G, k, float(lo), float(hi))
 
@@ -163,32 +164,56 @@ def is_zero_function(act: Activation | None) -> bool:
 
 
 # ---------------------------------------------------------------------- structural rebuilds
-def relabel(graph: KanGraph, mapping: dict) -> KanGraph:
+def relabel(graph: KanGraph, mapping: dict, *, copy: bool = True) -> KanGraph:
     """A copy with node ids renamed by ``mapping`` (others kept); ``layer``/``index`` follow.
 
-    Nodes mapped to None are dropped together with their edges.
+    Nodes mapped to None are dropped together with their edges. With ``copy=False`` the graph
+    (a private copy the caller owns) is rebuilt in place, sharing its attribute dicts.
     """
-    h = graph.copy()
-    drop = [n for n, m in mapping.items() if m is None]
-    h.nx.remove_nodes_from(drop)
-    ren = {n: m for n, m in mapping.items() if m is not None and m != n}
-    if ren:
-        h.nx = nx.relabel_nodes(h.nx, ren, copy=True)
-    for n in ren.values():
-        a = h.nx.nodes[n]
-        a["layer"], a["index"] = n[1], n[2]
-    return _sorted(h)
+    h = graph.copy() if copy else graph
+    old = h.nx
+    nodes = {}
+    for n, a in old._node.items():
+        m = mapping.get(n, n)
+        if m is None:
+            continue
+        if m != n:
+            a["layer"], a["index"] = m[1], m[2]
+        nodes[m] = a
+    edges = []
+    for u, nbrs in old._succ.items():
+        mu = mapping.get(u, u)
+        if mu is None:
+            continue
+        for v, a in nbrs.items():
+            mv = mapping.get(v, v)
+            if mv is not None:
+                edges.append((mu, mv, a))
+    h.nx = _ordered_digraph(old.graph, nodes, edges)
+    return h
 
 
 def _sorted(h: KanGraph) -> KanGraph:
     """Rebuild the networkx graph with nodes and edges in sorted order (stable iteration)."""
+    return relabel(h, {}, copy=False)
+
+
+def _ordered_digraph(graph_attrs: dict, nodes: dict, edges: list) -> nx.DiGraph:
+    """A DiGraph holding ``nodes`` (id -> attr dict) and ``edges`` ((u, v, attrs)) in the IR's
+    canonical order, built from adjacency dicts (add_edge per edge costs more at 10k edges)."""
+    order = sorted(nodes, key=lambda t: (t[1], t[0] != "n", t[2]))
+    edges.sort(key=lambda e: (e[0][1], e[0][0], e[0][2], e[1][0], e[1][2]))
+    succ: dict = {n: {} for n in order}
+    pred: dict = {n: {} for n in order}
+    for u, v, a in edges:
+        succ[u][v] = a
+        pred[v][u] = a
     g = nx.DiGraph()
-    for n in sorted(h.nx.nodes, key=lambda t: (t[1], t[0] != "n", t[2])):
-        g.add_node(n, **h.nx.nodes[n])
-    for u, v in sorted(h.nx.edges, key=lambda e: (e[0][1], e[0][0], e[0][2], e[1][0], e[1][2])):
-        g.add_edge(u, v, **h.nx.edges[u, v])
-    h.nx = g
-    return h
+    g.graph.update(graph_attrs)
+    g._node = {n: nodes[n] for n in order}
+    g._succ = succ
+    g._pred = pred
+    return g
 
 
 def reorder_layer(graph: KanGraph, l: int, order) -> KanGraph:
@@ -226,10 +251,11 @@ def reorder_layer(graph: KanGraph, l: int, order) -> KanGraph:
     return h
 
 
-def shift_layers(graph: KanGraph, first: int, by: int = 1) -> KanGraph:
-    """A copy whose node layers ``first..L`` (nodes and subnodes) move ``by`` layers deeper."""
+def shift_layers(graph: KanGraph, first: int, by: int = 1, *, copy: bool = True) -> KanGraph:
+    """A copy (or, ``copy=False``, the graph rebuilt in place) whose node layers ``first..L``
+    (nodes and subnodes) move ``by`` layers deeper."""
     mapping = {n: (n[0], n[1] + by, n[2]) for n in graph.nx.nodes if n[1] >= first}
-    return relabel(graph, mapping)
+    return relabel(graph, mapping, copy=copy)
 
 
 def fold_edge_means(h: KanGraph, edges) -> None:
@@ -270,7 +296,7 @@ def strip_analysis(h: KanGraph) -> KanGraph:
     for _, a in h.nx.nodes(data=True):
         for key in ANALYSIS_KEYS:
             a.pop(key, None)
-    for _, _, a in h.nx.edges(data=True):
+    for _, _, a in edge_items(h.nx):
         for key in ANALYSIS_KEYS:
             a.pop(key, None)
     return h

@@ -81,13 +81,9 @@ def layer_edge_values(graph: KanGraph, x: torch.Tensor, safe: bool = False, y_th
     every edge's value (batch, n_in, n_sub), its :class:`EdgeParts` with the bare curves when
     ``parts`` else None, the subnode sums, the next node values). ``safe``: the
     singularity-safe symbolic forms, bounded by ``y_th``."""
-    g = graph
-    if graph.meta.get("dtype") != "float64":
-        g = graph.copy()
-        g.meta["dtype"] = "float64"
     with torch.no_grad():
         h = x
-        for layer in lower(g).layers:
+        for layer in lower(graph, dtype="float64").layers:
             e = evaluator_parts(layer, h, safe, y_th, curve=True) if parts else None
             edge = e.total if parts else edge_values(layer, h, safe=safe, y_th=y_th)
             sub = edge.sum(dim=1)

@@ -28,7 +28,8 @@ from kanir.ir.graph import KanGraph, N, S
 from ._common import owner_of, require_layered, strip_analysis
 from ._eval import evaluate
 
-__all__ = ["attribute", "neuron_attribution", "score_arrays", "has_scores", "Scores", "scored"]
+__all__ = ["attribute", "measure", "Measured", "neuron_attribution", "score_arrays", "has_scores",
+           "Scores", "scored"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,36 @@ def attribute(graph: KanGraph, x, output=None, eps: float = 1e-4) -> KanGraph:
     standard deviation so that dead subnodes do not divide by zero.
     """
     require_layered(graph, "attribute")
+    m = measure(graph, x, output, eps)
+    h = strip_analysis(graph.copy())
+    for l in range(graph.depth + 1):
+        for i, s in enumerate(m.node[l]):
+            h.nx.nodes[N(l, i)]["score"] = float(s)
+        for j, s in enumerate(m.subnode[l]):
+            h.nx.nodes[S(l, j)]["score"] = float(s)
+    for l in range(graph.depth):
+        score, std, mean, l1 = m.edge[l], m.std[l], m.mean[l], m.l1[l]
+        for _, i, j, _ in graph.act_edges(l):
+            attrs = h.edge_attrs(l, i, j)
+            attrs.update(score=float(score[i, j]), std=float(std[i, j]),
+                         mean=float(mean[i, j]), l1=float(l1[i, j]))
+    return h
+
+
+@dataclass(frozen=True)
+class Measured(Scores):
+    """Scores plus the edge statistics :func:`attribute` records, per layer l, shape
+    (n_l, n_sub[l+1]): ``std`` (E), ``mean`` and ``l1`` (mean absolute activation)."""
+
+    std: list[np.ndarray]
+    mean: list[np.ndarray]
+    l1: list[np.ndarray]
+
+
+def measure(graph: KanGraph, x, output=None, eps: float = 1e-4) -> Measured:
+    """The numbers :func:`attribute` writes onto its copy, as arrays, without copying the graph
+    (passes that only need the numbers, such as pruning, save a graph copy)."""
+    require_layered(graph, "attribute")
     if isinstance(eps, bool) or not isinstance(eps, int | float) or not eps >= 0:
         raise PassError(f"eps must be a number >= 0, got {eps!r}")
     acts = evaluate(graph, x)
@@ -62,23 +93,12 @@ def attribute(graph: KanGraph, x, output=None, eps: float = 1e-4) -> KanGraph:
     queries = _queries(graph, output)
     A = np.eye(graph.n_nodes(L))[queries]  # (n_queries, n_nodes(L))
     node_all, sub_all, edge_all = _backward(graph, acts, A, L, eps)
-    node_scores = [a.mean(axis=0) for a in node_all]
-    sub_scores = [np.zeros(0)] + [a.mean(axis=0) for a in sub_all[1:]]
-    edge_scores = [a.mean(axis=0) for a in edge_all]
-    stats = [(l, a.edge.std(axis=0), a.edge.mean(axis=0), np.abs(a.edge).mean(axis=0))
-             for l, a in enumerate(acts)]
-    h = strip_analysis(graph.copy())
-    for l in range(L + 1):
-        for i, s in enumerate(node_scores[l]):
-            h.nx.nodes[N(l, i)]["score"] = float(s)
-        for j, s in enumerate(sub_scores[l]):
-            h.nx.nodes[S(l, j)]["score"] = float(s)
-    for l, E, mean, l1 in stats:
-        for _, i, j, _ in graph.act_edges(l):
-            attrs = h.edge_attrs(l, i, j)
-            attrs.update(score=float(edge_scores[l][i, j]), std=float(E[i, j]),
-                         mean=float(mean[i, j]), l1=float(l1[i, j]))
-    return h
+    return Measured(node=[a.mean(axis=0) for a in node_all],
+                    subnode=[np.zeros(0)] + [a.mean(axis=0) for a in sub_all[1:]],
+                    edge=[a.mean(axis=0) for a in edge_all],
+                    std=[a.edge.std(axis=0) for a in acts],
+                    mean=[a.edge.mean(axis=0) for a in acts],
+                    l1=[np.abs(a.edge).mean(axis=0) for a in acts])
 
 
 def _backward(graph: KanGraph, acts, A: np.ndarray, l_end: int, eps: float):

@@ -109,13 +109,15 @@ def expand_depth(graph: KanGraph, layer: int | None = None) -> KanGraph:
     after = L if layer is None else as_int(layer, f"layer (a node layer, 0..{L})", 0, L)
     m = after + 1
     n = graph.n_nodes(after)
-    knots = [node_knots(graph, after, i) for i in range(n)]
-    _, k, base = layer_spline_shape(graph, after)
-    moved = [(i, j, a) for i, j, a in _out_edge_attrs(graph, after)]
+    shape = layer_spline_shape(graph, after)
+    _, k, base = shape
+    knots = [node_knots(graph, after, i, shape=shape) for i in range(n)]
     h = graph.copy()
     strip_analysis(h)
+    moved = [(u[2], v[2], attrs) for u, v, attrs in h.nx.out_edges(
+        [N(after, i) for i in range(n)], data=True) if "act" in attrs]
     h.nx.remove_edges_from([(N(after, i), S(after + 1, j)) for i, j, _ in moved])
-    h = shift_layers(h, m)
+    h = shift_layers(h, m, copy=False)
     kind = "sum"
     if after == L:
         for i in range(n):
@@ -130,12 +132,6 @@ def expand_depth(graph: KanGraph, layer: int | None = None) -> KanGraph:
     for i, j, a in moved:
         h.nx.add_edge(N(m, i), S(m + 1, j), **a)
     return verified(h)
-
-
-def _out_edge_attrs(graph: KanGraph, l: int):
-    for u, v, a in graph.copy().nx.edges(data=True):
-        if "act" in a and u[0] == "n" and u[1] == l:
-            yield u[2], v[2], {key: val for key, val in a.items()}
 
 
 # ---------------------------------------------------------------------- perturb

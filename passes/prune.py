@@ -34,7 +34,7 @@ from ._common import (
     verified,
 )
 from ._eval import evaluate
-from .attribution import attribute, scored
+from .attribution import attribute, measure, scored
 
 __all__ = ["prune", "prune_node", "prune_edge", "prune_input", "remove_edge", "remove_node",
            "delete_node", "drop_dead_nodes", "restrict_dataset"]
@@ -46,9 +46,19 @@ def prune_edge(graph: KanGraph, x=None, *, threshold: float = 3e-2, fold_mean: b
     require_layered(graph, "prune_edge")
     require_data_arg(x, "prune_edge", "threshold")
     th = as_threshold(threshold, "threshold")
-    g = scored(graph, x, "prune_edge")
-    drop = [(l, i, j) for l, i, j, _ in g.act_edges() if g.edge_attrs(l, i, j)["score"] <= th]
-    return _without_edges(g, drop, fold_mean)
+    if x is None:
+        g = scored(graph, x, "prune_edge")
+        drop = [(l, i, j) for l, i, j, _ in g.act_edges() if g.edge_attrs(l, i, j)["score"] <= th]
+        return _without_edges(g, drop, fold_mean)
+    m = measure(graph, x)  # the numbers only: one graph copy instead of two
+    drop = [(l, i, j) for l, i, j, _ in graph.act_edges() if m.edge[l][i, j] <= th]
+    h = graph.copy()
+    if fold_mean:
+        for l, i, j in drop:
+            sub = h.subnode(l + 1, j)
+            sub["bias"] = float(sub["bias"] + sub["scale"] * float(m.mean[l][i, j]))
+    h.nx.remove_edges_from([(N(l, i), S(l + 1, j)) for l, i, j in drop])
+    return verified(strip_analysis(h))
 
 
 def remove_edge(graph: KanGraph, l: int, i: int, j: int, fold_mean: bool = False,

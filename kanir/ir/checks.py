@@ -9,6 +9,7 @@ import numpy as np
 
 from kanir.errors import LibraryError
 from kanir.ir.activation import Activation
+from kanir.ir.graph import edge_items
 from kanir.ir.library import LIBRARY
 
 NODE_KINDS = {"input", "sum", "mult", "output", "subnode"}
@@ -30,7 +31,7 @@ def graph_problems(graph) -> list[str]:
         for key in ("scale", "bias"):
             if key in a and not _finite_number(a[key]):
                 probs.append(f"node {n} has a non-finite {key} {a[key]!r}")
-    acts = [(u, v, a["act"]) for u, v, a in g.edges(data=True) if "act" in a]
+    acts = [(u, v, a["act"]) for u, v, a in edge_items(g) if "act" in a]
     suspects, grids_shared = _suspect_activations(acts)
     for u, v, act in suspects:
         probs += [f"edge {u}->{v}: {p}" for p in activation_problems(act)]
@@ -47,7 +48,7 @@ def graph_problems(graph) -> list[str]:
 def _forward_only(g) -> bool:
     """Layered graphs are acyclic when every edge goes node layer l -> subnode layer l+1 or
     subnode -> node of the same layer (the layered checks report other edges)."""
-    for u, v in g.edges:
+    for u, v, _ in edge_items(g):
         if not (isinstance(u, tuple) and isinstance(v, tuple) and len(u) == 3 and len(v) == 3):
             return False
         if not ((u[0] == "n" and v[0] == "s" and v[1] == u[1] + 1)
@@ -202,7 +203,7 @@ def _layered_problems(graph, grids_shared: bool = False) -> list[str]:
             probs.append(f"{what} names are not unique: {names}")
     for l in range(L + 1):
         probs += _layer_node_problems(g, l, L, len(by_layer.get(l, [])), len(subs.get(l, [])))
-    for u, v, a in g.edges(data=True):
+    for u, v, a in edge_items(g):
         if a.get("wire"):
             continue
         if "act" not in a:
@@ -257,7 +258,7 @@ def _shared_grid_problems(graph) -> list[str]:
     and a layer has one G and k. Compared per layer with one array operation; only a layer
     that fails is walked edge by edge (in (l, i, j) order) to name the edges."""
     rows: dict[int, list] = {}
-    for u, v, a in graph.nx.edges(data=True):
+    for u, v, a in edge_items(graph.nx):
         act = a.get("act")
         if act is not None and act.spline is not None:
             rows.setdefault(u[1], []).append((u[2], v[2], act.spline))

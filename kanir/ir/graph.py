@@ -56,6 +56,14 @@ def default_names(prefix: str, n: int) -> list[str]:
     return [f"{prefix}_{i + 1}" for i in range(n)]
 
 
+def edge_items(g: nx.DiGraph) -> Iterator[tuple]:
+    """(u, v, attrs) of every edge of a networkx DiGraph, read from its adjacency dicts in
+    successor order (the same order as ``g.edges(data=True)``, at a third of its cost)."""
+    for u, nbrs in g._succ.items():
+        for v, a in nbrs.items():
+            yield u, v, a
+
+
 class KanGraph:
     """A KAN as a networkx DiGraph (``self.nx``) plus metadata (``self.meta``)."""
 
@@ -210,9 +218,12 @@ class KanGraph:
     def act_edges(self, l: int | None = None) -> Iterator[tuple[int, int, int, Activation]]:
         """All activation edges as (l, i, j, act), sorted by (l, i, j)."""
         rows = []
-        for u, v, a in self.nx.edges(data=True):
-            if "act" in a and (l is None or u[1] == l):
-                rows.append((u[1], u[2], v[2], a["act"]))
+        for u, nbrs in self.nx._succ.items():
+            if l is not None and u[1] != l:
+                continue
+            for v, a in nbrs.items():
+                if "act" in a:
+                    rows.append((u[1], u[2], v[2], a["act"]))
         rows.sort(key=lambda r: r[:3])
         return iter(rows)
 

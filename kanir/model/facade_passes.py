@@ -56,12 +56,13 @@ class PassMethods:
         loss = info.pop("loss", None)
         self._versions.record(self.net, lift, op, loss, **info)
 
-    def _commit_graph(self, graph, op: str, log_history: bool = True, **info):
+    def _commit_graph(self, graph, op: str, log_history: bool = True, *, checked: bool = False,
+                      **info):
         """Put a pass result into this model (in place when the shapes allow, keeping the
         module's runtime state: see ``set_graph``) and record the change as a version unless
         ``log_history`` is false (pykan's switch); cached scores are forgotten either way.
-        (Not nn.Module._apply.)"""
-        self.set_graph(graph)
+        ``checked``: the pass manager has just validated ``graph``. (Not nn.Module._apply.)"""
+        self._install(lower(graph, checked=checked))
         if log_history:
             self._after_change(op, **info)
         else:
@@ -76,7 +77,7 @@ class PassMethods:
         pass record."""
         def commit(rec: PassRecord) -> None:
             extra = info(rec) if callable(info) else (info or {})
-            self._commit_graph(rec.graph, op, log_history, **extra)
+            self._commit_graph(rec.graph, op, log_history, checked=pm.verify, **extra)
 
         pm = PassManager([PassSpec(name, options)], x=x, on_version=commit)
         pm.run(self.graph if graph is None else graph)

@@ -29,18 +29,6 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height))
 
 
-def edge_curves(graph: KanGraph, x) -> dict:
-    """{(l, i, j): (inputs sorted, edge values)} of every activation edge on samples ``x``."""
-    from kanir.passes._eval import evaluate
-
-    out = {}
-    for l, acts in enumerate(evaluate(graph, x)):
-        for _, i, j, _ in graph.act_edges(l):
-            order = np.argsort(acts.input[:, i], kind="stable")
-            out[(l, i, j)] = (acts.input[order, i], acts.edge[order, i, j])
-    return out
-
-
 def _labels(given, default: list[str], what: str) -> list[str]:
     if given is None:
         return list(default)
@@ -57,8 +45,8 @@ def kan_figure(graph: KanGraph, curves: dict, scores: dict | None = None, beta: 
                in_vars=None, out_vars=None, title: str | None = None, scale: float = 0.5,
                tick: bool = False, sample: bool = False, varscale: float = 1.0):
     """The pykan-style picture of a layered ``graph`` from its ``curves`` (see
-    :func:`edge_curves`); ``scores`` {(l, i, j): score} fade edges (None: all opaque).
-    pykan's ``scale`` sizes the figure, ``tick`` puts ticks on the panels, ``sample`` draws
+    :func:`kanir.passes.measure.edge_curves`); ``scores`` {(l, i, j): score} fade edges
+    (None: all opaque). pykan's ``scale`` sizes the figure, ``tick`` puts ticks on the panels, ``sample`` draws
     the samples as dots over the curves, ``varscale`` scales the label size."""
     if graph.level != "layered":
         raise DiagramError("plot needs a layered KanGraph (canonicalize an expression graph)")

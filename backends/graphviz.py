@@ -260,39 +260,6 @@ def _labels(given, names: list[str], what: str) -> list[str]:
     return [str(v) for v in given]
 
 
-#: pykan's plot metrics: edge importance from the backward attribution (paper Eq. 9), the
-#: standard deviation of the edge's output ('forward_u') or that divided by the standard
-#: deviation of its input plus 0.1 ('forward_n').
-METRICS = ("backward", "forward_u", "forward_n")
-
-
-def edge_scores(graph: KanGraph, x=None, metric: str = "backward") -> dict:
-    """{(l, i, j): score} of every activation edge of a layered ``graph`` measured on samples
-    ``x`` by one of pykan's plot metrics (:data:`METRICS`); without ``x``, the attribution
-    scores the graph carries (from :func:`kanir.passes.attribution.attribute`)."""
-    if metric not in METRICS:
-        raise DiagramError(f"metric must be one of {', '.join(METRICS)} (pykan's plot "
-                           f"metrics), got {metric!r}")
-    if metric == "backward":
-        from kanir.passes.attribution import attribute
-
-        scored = attribute(graph, x) if x is not None else graph
-        return {(l, i, j): scored.edge_attrs(l, i, j)["score"]
-                for l, i, j, _ in scored.act_edges()}
-    from kanir.passes._eval import evaluate
-
-    if x is None:
-        raise DiagramError(f"metric {metric!r} is measured on data: pass x")
-    out = {}
-    for l, acts in enumerate(evaluate(graph, x)):
-        std = acts.edge.std(axis=0, ddof=1)
-        if metric == "forward_n":
-            std = std / (acts.input.std(axis=0, ddof=1)[:, None] + 0.1)
-        for _, i, j, _ in graph.act_edges(l):
-            out[(l, i, j)] = float(std[i, j])
-    return out
-
-
 def _is_identity(act: Activation) -> bool:
     s = act.symbolic
     return (s is not None and (act.spline is None or not act.spline.active)

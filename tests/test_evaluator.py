@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import kanir
-from kanir.backends.graphviz import edge_scores
 from kanir.backends.graphviz import edge_values as diagram_values
 from kanir.backends.sympy import spline_expr
 from kanir.backends.torch import BASE_FUNS, lift, lower
@@ -31,6 +30,7 @@ from kanir.ir.library import BASE_FUNCTIONS, LIBRARY, base_function
 from kanir.model.init import init_module
 from kanir.passes._eval import evaluate
 from kanir.passes.attribution import attribute
+from kanir.passes.measure import edge_metric_scores as edge_scores
 from kanir.passes.prune import prune
 from kanir.passes.symbolic import layer_samples
 

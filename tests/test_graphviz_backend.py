@@ -220,7 +220,7 @@ def test_diagram_fades_edges_by_default_after_training():
 
 @pytest.mark.parametrize("metric", ["backward", "forward_u", "forward_n"])
 def test_diagram_metrics_follow_pykan(metric):
-    from kanir.backends.graphviz import edge_scores
+    from kanir.passes.measure import edge_metric_scores as edge_scores
 
     model, data = _fitted_model()
     scores = edge_scores(model.graph, data["train_input"], metric)

@@ -27,15 +27,15 @@ class PlotMethods:
     def _plot_scores(self, graph, x, metric: str):
         """Edge scores for fading by pykan's ``metric`` on ``x`` (else the model's own
         attribution scores, else its cached data); None when there is no data to measure on."""
-        from kanir.backends.graphviz import METRICS, edge_scores
+        from kanir.passes.measure import METRICS, edge_metric_scores
 
         if x is None and metric == "backward" and self._scored is not None:
-            return edge_scores(self._scored[0])
+            return edge_metric_scores(self._scored[0])
         data = x if x is not None else self._plot_data()
         if data is not None:
-            return edge_scores(graph, data, metric)
+            return edge_metric_scores(graph, data, metric)
         if metric not in METRICS:
-            edge_scores(graph, None, metric)  # the error naming pykan's metrics
+            edge_metric_scores(graph, None, metric)  # the error naming pykan's metrics
         return None
 
     def plot(self, folder=None, beta: float = 3, metric: str = "backward", scale: float = 0.5,
@@ -49,7 +49,8 @@ class PlotMethods:
         there as kan.png (pykan's first argument). For models too large for one panel per
         edge use :meth:`diagram`."""
         from kanir.arguments import as_float
-        from kanir.backends.figures import edge_curves, kan_figure
+        from kanir.backends.figures import kan_figure
+        from kanir.passes.measure import edge_curves
 
         beta = as_float(beta, "beta", 0.0)
         graph = self.graph
@@ -93,7 +94,8 @@ class PlotMethods:
                         path=None):
         """Edge (l, i, j) on the samples with its ``topk`` best symbolic candidates
         (:meth:`symbolic_candidates`) overlaid as fitted curves; returns the Figure."""
-        from kanir.backends.figures import candidates_figure, edge_curves
+        from kanir.backends.figures import candidates_figure
+        from kanir.passes.measure import edge_curves
 
         rows = self.symbolic_candidates(l, i, j, lib=lib, topk=topk, x=x)
         data = x if x is not None else self._sym_x(None, "plot_candidates")

@@ -46,8 +46,9 @@ def kan_figure(graph: KanGraph, curves: dict, scores: dict | None = None, beta: 
                tick: bool = False, sample: bool = False, varscale: float = 1.0):
     """The pykan-style picture of a layered ``graph`` from its ``curves`` (see
     :func:`kanir.passes.measure.edge_curves`); ``scores`` {(l, i, j): score} fade edges
-    (None: all opaque). pykan's ``scale`` sizes the figure, ``tick`` puts ticks on the panels, ``sample`` draws
-    the samples as dots over the curves, ``varscale`` scales the label size."""
+    (None: all opaque). pykan's ``scale`` sizes the figure, ``tick`` puts ticks on the
+    panels, ``sample`` draws the samples as dots over the curves, ``varscale`` scales the
+    label size."""
     if graph.level != "layered":
         raise DiagramError("plot needs a layered KanGraph (canonicalize an expression graph)")
     lws = graph.layer_widths()

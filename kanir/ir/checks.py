@@ -48,12 +48,15 @@ def graph_problems(graph) -> list[str]:
 def _forward_only(g) -> bool:
     """Layered graphs are acyclic when every edge goes node layer l -> subnode layer l+1 or
     subnode -> node of the same layer (the layered checks report other edges)."""
-    for u, v, _ in edge_items(g):
-        if not (isinstance(u, tuple) and isinstance(v, tuple) and len(u) == 3 and len(v) == 3):
+    for u, nbrs in g._succ.items():
+        if not nbrs:
+            continue
+        if not (isinstance(u, tuple) and len(u) == 3 and u[0] in ("n", "s")):
             return False
-        if not ((u[0] == "n" and v[0] == "s" and v[1] == u[1] + 1)
-                or (u[0] == "s" and v[0] == "n" and v[1] == u[1])):
-            return False
+        want = ("s", u[1] + 1) if u[0] == "n" else ("n", u[1])
+        for v in nbrs:
+            if not (type(v) is tuple and len(v) == 3 and v[0] == want[0] and v[1] == want[1]):
+                return False
     return True
 
 
@@ -112,7 +115,8 @@ def _suspect_activations(acts: list) -> tuple[list, bool]:
             if (raw.ndim != 2 or coef.ndim != 2 or raw.shape[1] != coef.shape[1] + k + 1
                     or raw.shape[1] - 2 * k - 1 < 1):
                 raise ValueError
-            scales = np.array([(sp.scale_base, sp.scale_sp) for sp in sps], dtype=float)
+            scales = np.array([[sp.scale_base for sp in sps], [sp.scale_sp for sp in sps]],
+                              dtype=float).T
         except (TypeError, ValueError):
             bad.update(members)
             shared = False

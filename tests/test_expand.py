@@ -296,3 +296,22 @@ def test_perturb_constant_node_outside_its_knots_with_a_trained_spline():
     x = torch.linspace(-1, 1, 20, dtype=torch.float64)[:, None]
     out = perturb(g, x, mag=0.5, mode="non-intrusive", seed=0)
     assert _max_diff(_out(out, x), _out(g, x)) == 0.0
+
+
+def test_non_intrusive_perturb_opens_a_compiled_priors_missing_variable():
+    # pykan's non-intrusive perturb switches every edge into the outputs on with zero scale: the
+    # variable q, which the compiled prior T = qd²/2 leaves out, gets a zero spline over its data
+    prior = kanir.compile("qd**2/2", variables=["q", "qd"])
+    assert prior.edge(0, 0, 0) is None
+    x = np.column_stack([np.linspace(-np.pi, np.pi, 64), np.linspace(-2, 2, 64)])
+    g = perturb(prior, x)
+    act = g.edge(0, 0, 0)
+    assert act.kind == "spline" and not np.any(act.spline.coef) and act.spline.scale_base == 0
+    assert act.spline.grid[act.spline.k] == pytest.approx(-np.pi)
+    assert act.spline.grid[-act.spline.k - 1] == pytest.approx(np.pi)
+    assert g.edge(0, 1, 0).same(prior.edge(0, 1, 0))
+    xt = torch.tensor(x)
+    model = kanir.KAN.from_graph(g, dtype=torch.float64)
+    np.testing.assert_allclose(model(xt).detach().numpy()[:, 0], x[:, 1] ** 2 / 2, atol=1e-12)
+    grads = _edge_grad_norms(g, xt, torch.tensor(np.cos(x[:, :1])), [(0, 0, 0)])
+    assert grads[(0, 0, 0)] > 1e-6

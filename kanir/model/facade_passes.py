@@ -119,7 +119,7 @@ class PassMethods:
         random splines to the zero edges only. ``mag`` is relative to a freshly initialised
         edge, as pykan's: 1.0 (the default) gives the new parts the size ``KAN()`` gives its
         edges. Returns self."""
-        x = self.cache_x if mode == "non-intrusive" else None
+        x = self._recent_data() if mode == "non-intrusive" else None  # pykan: cache_data
         self._run_pass("perturb", "perturb", log_history, dict(mode=mode, mag=mag), x=x, mag=mag,
                        mode=mode, seed=seed)
         return self

@@ -294,11 +294,12 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
         self.cache_x = samples
         self.net.drop_analysis()
         labels = dataset.get("train_label") if isinstance(dataset, dict) else None
-        if isinstance(labels, torch.Tensor) and labels.is_floating_point() \
+        if objective is None and isinstance(labels, torch.Tensor) and labels.is_floating_point() \
                 and samples is not None and labels.shape[0] == samples.shape[0]:
             self.cache_y = labels.detach().to(self.device, self.dtype)  # labels of cache_x
         else:
-            self.cache_y = None  # a stream's reservoir sample has no labels kept
+            self.cache_y = None  # no labels kept: a stream's reservoir sample, or an objective's
+            # labels, which are not the model's outputs (a Lagrangian's q̈), so never snap to them
         self._after_change("fit", loss=hist["train_loss"][-1] if hist["train_loss"] else None)
         return hist
 

@@ -134,3 +134,24 @@ def test_constant_multiples_are_limited_to_plausible_ones():
     for v in (5 * math.e / 9, 7 * math.pi / 11):
         got = snap_value(v)
         assert got is None or not got.has(sympy.E, sympy.pi), (v, got)
+
+
+def test_snap_formula_accepts_small_rationals_beyond_the_table_when_the_data_justify_them():
+    # issue 12: 5/18 (λ of the neo-Hookean law) was never proposed: denominators stopped at 12
+    import numpy as np
+
+    from kanir.symbolic.formula_fit import snap_formula
+
+    F11, J = sympy.symbols("F11 J")
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.8, 1.2, (300, 2))
+    y = 5 / 12 * x[:, 0] ** 2 + 5 / 18 * np.log(x[:, 1]) - 5 / 12
+    fitted = (sympy.Float(0.41666666666667) * F11**2 + sympy.Float(0.2777777777778) * sympy.log(J)
+              - sympy.Float(0.4166666666667))
+    got = snap_formula(fitted, [F11, J], x, y)
+    assert got.exact and got.expr == sympy.Rational(5, 12) * F11**2 + sympy.Rational(5, 18) * sympy.log(
+        J) - sympy.Rational(5, 12)
+    # a constant known to 3-4 digits only is not turned into a fraction it merely resembles
+    noisy = 0.2781 * np.log(x[:, 1]) + 1e-3 * rng.standard_normal(300)
+    kept = snap_formula(sympy.Float(0.2781) * sympy.log(J), [F11, J], x, noisy).expr
+    assert kept.atoms(sympy.Float) and not kept.has(sympy.Rational(5, 18))

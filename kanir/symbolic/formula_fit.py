@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 
 import sympy
@@ -268,8 +269,28 @@ def _candidates(v: float, table, tiers: Sequence[tuple[float, int]]) -> list:
         s = snap_value(v, r, table if table is not None else _ranked_table(rank))
         if s is not None:
             out.append(s)
+    small = _small_rational(v)
+    if small is not None:
+        out.append(small)
     out += [sympy.Integer(0), sympy.Integer(1 if v > 0 else -1)]
     return list(dict.fromkeys(out))
+
+
+#: a constant known to 6 significant digits may be any p/q with q <= 36 (5/18, 7/24, 11/30):
+#: the chance that a random number lies that close to one of them is below 0.1%
+RATIONAL_MAX_DENOMINATOR, RATIONAL_REL_TOL = 36, 1e-6
+
+
+def _small_rational(v: float):
+    """The simplest fraction p/q (q <= 36) within 1e-6 relative of ``v``, or None; beyond the
+    snap table's denominators (<= 12), so a fitted 0.2777778 can become 5/18. The data check
+    in :func:`snap_formula` still decides whether it is kept."""
+    if not math.isfinite(v) or v == 0:
+        return None
+    fr = Fraction(v).limit_denominator(RATIONAL_MAX_DENOMINATOR)
+    if fr.denominator == 1 or abs(float(fr) - v) > RATIONAL_REL_TOL * abs(v):
+        return None
+    return sympy.Rational(fr.numerator, fr.denominator)
 
 
 def snap_formula(expr: sympy.Expr, symbols: Sequence[sympy.Symbol], x, y, *, tol: float = 0.1,

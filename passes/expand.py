@@ -150,8 +150,9 @@ def perturb(graph: KanGraph, x=None, *, mag: float = 1.0, mode: str = "non-intru
       the data, a new node, becomes a line through zero at that node's value ``b``, so it
       changes nothing but the edges feeding the node get a gradient too); and, as pykan
       switches on every edge into the outputs, every absent edge of the last layer becomes a
-      zero spline over the values its source takes (a variable a compiled prior leaves out,
-      or an edge pruned there, can grow). Edges into a new
+      zero spline over the values its source takes and every symbolic one gets such a spline
+      beside its function (a variable a compiled prior leaves out, an edge pruned there, or a
+      compiled law's edge can grow and bend). Edges into a new
       *mult* node stay zero: a product of zeros has zero gradient in each factor, so they start
       moving one step after the others (use "zero-edges" to avoid that).
     * ``"minimal"`` (pykan's meaning): every non-zero edge gets a trainable spline with random
@@ -237,21 +238,26 @@ def _perturb_non_intrusive(graph: KanGraph, h: KanGraph, mag: float, x) -> None:
 def _open_last_layer(graph: KanGraph, h: KanGraph, vals) -> None:
     """pykan's non-intrusive perturb switches on every edge into the outputs with zero scales:
     absent edges of the last layer (e.g. a variable a compiled prior leaves out) become
-    zero-function splines, on the source node's knots or, when it has no spline, on a uniform
-    grid over the values it takes on the samples ``vals``."""
+    zero-function splines and symbolic edges get a zero spline beside their function (so a
+    compiled linear law can bend), on the source node's knots or, when it has no spline, on a
+    uniform grid over the values it takes on the samples ``vals``."""
     l = graph.depth - 1
     lws = graph.layer_widths()
     shape = layer_spline_shape(graph, l)
     _, k, base = shape
     for i in range(lws[l].n_nodes):
-        absent = [j for j in range(lws[l + 1].n_subnodes) if graph.edge(l, i, j) is None]
+        absent = [j for j in range(lws[l + 1].n_subnodes)
+                  if graph.edge(l, i, j) is None or graph.edge(l, i, j).spline is None]
         if not absent:
             continue
         lo, hi = float(vals[:, i].min()), float(vals[:, i].max())
         pad = 0.5 if hi - lo <= 1e-12 * (1.0 + abs(hi)) else 0.0
         knots = node_knots(h, l, i, lo_hi=(lo - pad, hi + pad), shape=shape)  # its splines' first
         for j in absent:
-            h.set_edge(l, i, j, Activation(spline=zero_spline(knots, k, base)))
+            act = graph.edge(l, i, j)
+            new = Activation() if act is None else act.copy()
+            new.spline = zero_spline(knots, k, base)
+            h.set_edge(l, i, j, new)
 
 
 def _recentred_knots(graph: KanGraph, l: int, i: int, b: float):

@@ -5,7 +5,8 @@ KAN starts from a prior compiled by the kanpiler, the kinetic energy T = q̇²/2
 not appear. A non-intrusive ``perturb`` (as in pykan) gives q a zero spline over its data, so
 the network still computes T exactly and q's edge is free to grow. Training on
 ``kanir.science.objectives.lagrangian()`` (q̈ through the Euler–Lagrange equation, paper Eq. 18) turns
-that edge into a cosine: ``suggest_symbolic`` lists cos first. Fixing it and polishing the
+that edge into a cosine: ``suggest_symbolic`` lists cos first. Fixing it (and the q̇ edge,
+whose zero spline from ``perturb`` may have moved, to its best candidate) and polishing the
 constants gives a formula for L whose Euler–Lagrange equation, derived with sympy, is
 q̈ = −sin q exactly (a Lagrangian is defined up to a factor and a constant; the equation is not).
 
@@ -78,6 +79,13 @@ def _explains(L: sympy.Expr, q, qd, data: dict, rmse: float) -> bool:
     return bool(np.isfinite(err) and err <= 2 * rmse + 1e-6)
 
 
+def without_gauge_terms(L: sympy.Expr, qd: sympy.Symbol) -> sympy.Expr:
+    """``L`` without terms c·q̇ (c a number): each is the time derivative of c·q, so it changes
+    no equation of motion, and the data cannot fix it (the perturbed q̇ edge may learn one)."""
+    terms = sympy.Add.make_args(sympy.expand(L))
+    return sympy.Add(*[t for t in terms if not (t.has(qd) and (t / qd).is_number)])
+
+
 def acceleration_rmse(model: kanir.KAN, data: dict) -> float:
     x = data["test_input"]
     acc = lagrangian_acceleration(model, x)
@@ -103,13 +111,19 @@ def run(s: Settings = FULL, log=print) -> dict:
     ranked = [row.name for row in model.symbolic_candidates(0, 0, 0, topk=5)]
     log(f"q edge, best symbolic candidates: {ranked}")
     model.fix_symbolic(0, 0, 0, ranked[0], verbose=False)
+    # perturb also gave the compiled q̇² edge a zero spline beside it (pykan's non-intrusive
+    # mode): fix that edge to its best candidate too
+    best_qd = model.symbolic_candidates(0, 1, 0, topk=1)[0].name
+    log(f"q̇ edge, best symbolic candidate: {best_qd}")
+    model.fix_symbolic(0, 1, 0, best_qd, verbose=False)
     hist = model.fit(data, objective=lagrangian(), steps=s.polish_steps, update_grid=False,
                      progress=False)
     polished = hist["train_objective"][-1]
     rmse = acceleration_rmse(model, data)
     (raw,), (q, qd) = model.symbolic_formula()
     log(f"L as trained: {raw}")
-    L = snap_scale_free(raw, check=lambda cand: _explains(cand, q, qd, data, rmse))
+    L = snap_scale_free(without_gauge_terms(raw, qd),
+                        check=lambda cand: _explains(cand, q, qd, data, rmse))
     acc = euler_lagrange(L, q, qd)
     exact = sympy.simplify(acc + sympy.sin(q)) == 0
     log(f"L = {L}; Euler-Lagrange: q̈ = {acc} (exact: {exact}); polished loss {polished:.2e}")

@@ -5,9 +5,10 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kanir-installed
+DOCS_STAMP := $(VENV)/.kanir-docs
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast test-all lint bench setup clean
+.PHONY: demo test test-fast test-all lint bench docs setup clean
 
 setup: $(STAMP)
 
@@ -38,6 +39,14 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
+
+# The documentation site (mkdocs, material theme, mkdocstrings) from docs/ into build/site/.
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e ".[docs]"
+	@touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir build/site
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

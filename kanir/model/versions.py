@@ -30,6 +30,7 @@ import torch
 from kanir.errors import KanirError, ModelFileError, VersionError
 from kanir.ir.graph import KanGraph
 from kanir.ir.io import atomic_write, graph_from_bytes, graph_to_bytes, read_model_bytes
+from kanir.train.distributed import writes_files
 
 __all__ = ["VersionInfo", "VersionStore", "VersionError", "parse_label"]
 
@@ -93,6 +94,10 @@ class VersionStore:
     (created when missing; a folder already holding versions needs ``resume=True``, which
     continues that history). ``enabled=False`` records nothing.
 
+    Under torch.distributed (or torchrun) only rank 0 touches the folder; the other ranks keep
+    the same versions in memory, so labels, ``current`` and rewinding agree on every rank
+    (``resume`` reads the folder on rank 0 only).
+
     ``record`` takes a *snapshot* (any object) and how to turn it into a graph: the KAN facade
     passes its torch module, copied cheaply in memory, serialised only for files.
     """
@@ -105,7 +110,8 @@ class VersionStore:
         self.current: str | None = None
         self.max_versions = check_max_versions(max_versions)
         self._dropped: set[tuple[int, int]] = set()
-        if self.folder is not None and self.enabled:
+        self._disk = self.folder is not None and writes_files()  # rank 0 only
+        if self._disk and self.enabled:
             self._open_folder(resume)
 
     # ------------------------------------------------------------------ folder
@@ -155,7 +161,7 @@ class VersionStore:
         loss = None if loss is None or not math.isfinite(float(loss)) else float(loss)
         parent = self.current if rewind_from is None else format_label(*parse_label(rewind_from))
         meta = VersionInfo(label, str(op), loss, parent, _plain(info), time.time())
-        if self.folder is None:
+        if not self._disk:
             entry = _Entry(meta, _share_unchanged(_cpu_copy(snapshot), self._last_held()))
         else:
             path = self.folder / f"{label}.kanir"
@@ -189,7 +195,7 @@ class VersionStore:
         stores): ``snapshot`` in memory, ``graph`` in a folder."""
         if not self.enabled:
             return
-        if self.folder is None:
+        if not self._disk:
             if snapshot is None:
                 raise VersionError("an in-memory store needs the snapshot of the version")
             entry = _Entry(meta, _cpu_copy(snapshot))

@@ -36,6 +36,9 @@ import torch.distributed as dist
 
 from kanir.errors import DistributedError
 
+__all__ = ["Comm", "DistributedError", "current", "is_active", "is_main", "rank", "session",
+           "setup", "shard_dataset", "shard_rows", "teardown", "world_size", "writes_files"]
+
 
 # ---------------------------------------------------------------------- set up / tear down
 def setup(backend: str | None = None, timeout_s: float = 600.0) -> torch.device:
@@ -61,10 +64,16 @@ def setup(backend: str | None = None, timeout_s: float = 600.0) -> torch.device:
     return device
 
 
-def teardown() -> None:
-    """Leave the process group (no-op without one)."""
+def teardown(barrier: bool = True) -> None:
+    """Leave the process group (no-op without one), after a barrier unless ``barrier`` is
+    false: a rank that left first could break the connections of the others still finishing.
+    (A rank leaving on an error skips it: the others would wait for it until the timeout.)"""
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            if barrier:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 @contextmanager
@@ -73,8 +82,10 @@ def session(backend: str | None = None, timeout_s: float = 600.0):
     device = setup(backend, timeout_s)
     try:
         yield device
-    finally:
-        teardown()
+    except BaseException:
+        teardown(barrier=False)
+        raise
+    teardown()
 
 
 def is_active() -> bool:
@@ -95,6 +106,14 @@ def world_size() -> int:
 def is_main() -> bool:
     """True on rank 0 (and without a process group): the one process that writes files."""
     return rank() == 0
+
+
+def writes_files() -> bool:
+    """Whether this process may write files: rank 0 of a process group, or of a torchrun
+    launch whose group is not set up yet (its RANK variable), or a process on its own."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    return os.environ.get("RANK", "0").strip() in ("", "0")
 
 
 def shard_rows(n: int, rank_: int | None = None, world: int | None = None) -> slice:
@@ -134,16 +153,23 @@ class Comm:
         """Plain numbers summed over ranks (one collective)."""
         return self.sum(torch.tensor(values, dtype=torch.float64, device=self.device)).tolist()
 
-    def batch_rows(self, n: int) -> int:
-        """Rows of a batch over all ranks; a DistributedError on every rank when one of them
-        has none (its loss would be undefined)."""
+    def counts(self, n: int) -> list[int]:
+        """``n`` of every rank, in rank order (one collective)."""
         counts = [torch.zeros(1, dtype=torch.int64, device=self.device) for _ in range(self.world)]
         dist.all_gather(counts, torch.tensor([n], dtype=torch.int64, device=self.device))
-        rows = [int(c) for c in counts]
-        if min(rows) == 0:
+        return [int(c) for c in counts]
+
+    def batch_rows(self, n: int, allow_empty: bool = False) -> int:
+        """Rows of a batch over all ranks. Unless ``allow_empty`` (a minibatch drawn from the
+        union, where a rank's share may be empty), a DistributedError on every rank when one of
+        them has none: a stream's batch must have rows on every rank."""
+        rows = self.counts(n)
+        if min(rows) == 0 and not allow_empty:
             raise DistributedError(f"a training batch has rows {rows} on ranks 0..{self.world - 1}: "
                                    "every rank needs at least one row of every batch (shard "
                                    "the data so that each rank's share is non-empty)")
+        if sum(rows) == 0:
+            raise DistributedError("a training batch has no rows on any rank")
         return sum(rows)
 
     def std(self, a: torch.Tensor, dim: int, n_total: int, eps: float = 0.0) -> torch.Tensor:

@@ -419,6 +419,7 @@ class _Step:
         self.objective, self.model = opts.get("objective"), opts.get("model")
         self.lamb = opts["lamb"]
         self.use_reg = self.lamb > 0
+        self.allow_empty = False  # across ranks: a rank's share of a minibatch may be empty
         self.reg_args = (opts["lamb_l1"], opts["lamb_entropy"], opts["lamb_coef"],
                          opts["lamb_coefdiff"], opts["reg_metric"] == "edge_forward_spline_n")
 
@@ -428,11 +429,17 @@ class _Step:
                                                     self.use_reg, self.comm)
         # the data and the grid are fixed during a step: the input layer's bases once
         first = module.layers[0].local(xb, fixed=True) if not xb.requires_grad else None
-        n_total = comm.batch_rows(xb.shape[0]) if comm is not None else xb.shape[0]
+        n_total = comm.batch_rows(xb.shape[0], self.allow_empty) if comm is not None \
+            else xb.shape[0]
+        empty = xb.shape[0] == 0  # this rank's share of a global minibatch: zero loss
 
         def closure():
             optimizer.zero_grad()
-            if self.objective is not None:
+            if empty:  # no rows: a zero loss with the graph of the others (frozen alike)
+                pred, inputs = forward_collect(module, xb, first, edge_std=use_reg, comm=comm,
+                                               n_total=n_total)
+                loss = pred.sum() * 0.0
+            elif self.objective is not None:
                 loss = _objective_value(self.objective, self.model, xb, yb)
                 pred, inputs = (forward_collect(module, xb, first, edge_std=True, comm=comm,
                                                 n_total=n_total) if use_reg else (None, None))
@@ -457,7 +464,7 @@ class _Step:
             if comm is not None:
                 comm.reduce_grads(self.params)
             state["loss"], state["reg"] = loss.detach(), reg.detach() if use_reg else None
-            if loss_fn is not _mse and pred is not None and yb is not None:
+            if loss_fn is not _mse and pred is not None and yb is not None and not empty:
                 state["mse"] = _mse(pred.detach(), yb)  # this rank's batch MSE, for streams
             return obj
 
@@ -501,7 +508,12 @@ def _fit_dict(module, dataset, opts, optimizer, params, hist, comm) -> torch.Ten
         if not rmse:
             del hist["train_rmse"], hist["test_rmse"]
     n = x_tr.shape[0]
-    bs = n if batch == -1 or batch > n else batch
+    # across ranks a minibatch is drawn from the union of the shards (concatenated in rank
+    # order) with the same generator on every rank; each rank trains on its share of it
+    counts = comm.counts(n) if comm is not None else [n]
+    n_all, offset = sum(counts), sum(counts[:comm.rank]) if comm is not None else 0
+    bs = n_all if batch == -1 or batch > n_all else batch
+    step_fn.allow_empty = bs < n_all
     gen = torch.Generator().manual_seed(opts["seed"])
     root = _Root()
     x_te = data["test_input"]
@@ -509,12 +521,12 @@ def _fit_dict(module, dataset, opts, optimizer, params, hist, comm) -> torch.Ten
     x_eval = torch.cat([x_tr, x_te]) if small and x_te.device == x_tr.device else None
     bar = _progress(steps, opts["progress"] and (comm is None or comm.rank == 0))
     for step in bar:
-        idx = torch.randperm(n, generator=gen, device="cpu")[:bs].to(x_tr.device) if bs < n else None
+        perm = torch.randperm(n_all, generator=gen, device="cpu")[:bs] if bs < n_all else None
+        idx = None if perm is None else _share(perm, offset, n).to(x_tr.device)
         xb = x_tr if idx is None else x_tr[idx]
         yb = y_tr if idx is None or y_tr is None else y_tr[idx]
         if _grid_due(opts, step):
-            xg = xb if comm is None else comm.gather_rows(xb, opts["grid_samples"],
-                                                          opts["seed"] + step)
+            xg = xb if comm is None else _gather_batch(comm, xb, perm, counts, opts, step)
             update_grid(module, xg, opts["grid_eps"])
         state, ok = step_fn.run(xb, yb, step)
         if not ok:
@@ -526,7 +538,7 @@ def _fit_dict(module, dataset, opts, optimizer, params, hist, comm) -> torch.Ten
                 losses = _global_means(comm, losses, n, x_te.shape[0])
             hist["train_objective"].append(losses[0])
             hist["test_objective"].append(losses[1])
-            _record(hist, root, losses, state, step_fn.use_reg, metrics)
+            _record(hist, root, losses, state, step_fn.use_reg, metrics, comm, n)
         else:
             _eval_losses(module, data, x_eval, n, loss_fn, comm, hist, root, state, step_fn,
                          metrics)
@@ -534,7 +546,32 @@ def _fit_dict(module, dataset, opts, optimizer, params, hist, comm) -> torch.Ten
             _warn_frozen(hist, step)
             break
         _show(bar, opts, hist, step)
+    if comm is not None:  # the same sample on every rank, for refine and later grid work
+        return comm.gather_rows(x_tr, opts["grid_samples"], opts["seed"])
     return x_tr
+
+
+def _share(perm: torch.Tensor, offset: int, n: int) -> torch.Tensor:
+    """The rows of a minibatch ``perm`` (indices into the union of the shards) that this rank
+    holds (rows ``offset`` to ``offset + n`` of the union), as indices into its shard, in the
+    minibatch's order; possibly none."""
+    mine = (perm >= offset) & (perm < offset + n)
+    return perm[mine] - offset
+
+
+def _gather_batch(comm, xb: torch.Tensor, perm, counts: list, opts: dict,
+                  step: int) -> torch.Tensor:
+    """The minibatch's rows of all ranks for a grid update, in the minibatch's order (as one
+    process would have them) when no rank had to subsample."""
+    xg = comm.gather_rows(xb, opts["grid_samples"], opts["seed"] + step)
+    if perm is None or xg.shape[0] != perm.shape[0]:
+        return xg
+    bounds = torch.tensor(counts).cumsum(0)
+    owner = torch.bucketize(perm, bounds, right=True)  # the rank holding each row
+    order = torch.argsort(owner, stable=True).to(xg.device)  # gathered row i is perm[order[i]]
+    out = torch.empty_like(xg)
+    out[order] = xg
+    return out
 
 
 def _objective_value(objective, model, x, y) -> torch.Tensor:
@@ -581,7 +618,7 @@ def _eval_losses(module, data, x_eval, n, loss_fn, comm, hist, root, state, step
             losses += [float(_mse(pred_tr, y_tr)), float(_mse(pred_te, data["test_label"]))]
         if comm is not None:  # means over all ranks' rows
             losses = _global_means(comm, losses, n, x_te.shape[0])
-        _record(hist, root, losses, state, step_fn.use_reg, metrics)
+        _record(hist, root, losses, state, step_fn.use_reg, metrics, comm, n)
 
 
 def _global_means(comm, losses: list, n_train: int, n_test: int) -> list:
@@ -591,16 +628,48 @@ def _global_means(comm, losses: list, n_train: int, n_test: int) -> list:
     return [s / sums[4 + i % 2] for i, s in enumerate(sums[:4])]
 
 
-def _record(hist, root, losses, state, use_reg, metrics) -> None:
-    """Append one step's history: losses [train, test, train mse, test mse]."""
+def _record(hist, root, losses, state, use_reg, metrics, comm=None, rows: int = 0) -> None:
+    """Append one step's history: losses [train, test, train mse, test mse] (already global),
+    and the user's metrics, reduced over ranks (:func:`_metric_values`)."""
     hist["train_loss"].append(root(losses[0]))
     hist["test_loss"].append(root(losses[1]))
     if "train_rmse" in hist:
         hist["train_rmse"].append(math.sqrt(losses[2]) if losses[2] >= 0 else float("nan"))
         hist["test_rmse"].append(math.sqrt(losses[3]) if losses[3] >= 0 else float("nan"))
     hist["reg"].append(float(state["reg"]) if use_reg else 0.0)
+    for m, v in zip(metrics, _metric_values(metrics, comm, rows)):
+        hist[getattr(m, "__name__", str(m))].append(v)
+
+
+def _metric_values(metrics, comm, rows: int) -> list[float]:
+    """The user's metrics (called without arguments, as in pykan). A metric returns a number,
+    or a ``(sum, count)`` pair recorded as sum / count. Across ranks (``comm``) pairs are summed
+    over ranks before dividing (exact for any sum over rows), and a number becomes the mean over
+    ranks weighted by each rank's ``rows`` of training data (exact for a mean over them)."""
+    if not metrics:
+        return []
+    pairs = []
     for m in metrics:
-        hist[getattr(m, "__name__", str(m))].append(float(m()))
+        v = m()
+        if isinstance(v, tuple | list) and len(v) == 2:
+            pairs.append((_metric_number(v[0], m), _metric_number(v[1], m), True))
+        else:
+            pairs.append((_metric_number(v, m), 1.0, False))
+    if comm is not None:
+        flat = [x for s, c, pair in pairs for x in ((s, c) if pair else (s * rows, rows))]
+        flat = comm.sum_float(*flat)
+        pairs = [(flat[2 * i], flat[2 * i + 1], p) for i, (_, _, p) in enumerate(pairs)]
+    return [s / c if c else float("nan") for s, c, _ in pairs]
+
+
+def _metric_number(v, m) -> float:
+    """A metric's value as a float, or an ArgumentError naming the metric."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        name = getattr(m, "__name__", repr(m))
+        raise ArgumentError(f"metric {name} returned {type(v).__name__} {v!r:.60}; a metric "
+                            "returns a number or a (sum, count) pair of numbers") from None
 
 
 def _warn_frozen(hist, step) -> None:
@@ -726,12 +795,16 @@ def _fit_stream(module, loader, test_loader, opts, optimizer, params, hist, comm
         losses = [tot / rows, test[0] / n_test, tot_mse / rows, test[1] / n_test]
         if comm is not None:
             losses = _global_means(comm, losses, rows, n_test)
-        _record(hist, root, losses, state, step_fn.use_reg, opts["metrics"])
+        _record(hist, root, losses, state, step_fn.use_reg, opts["metrics"], comm, rows)
         if state.get("frozen"):
             _warn_frozen(hist, step)
             break
         _show(bar, opts, hist, step)
-    return samples if samples is not None else stream_sample(loader, module, cap, opts["seed"])
+    if samples is None:
+        samples = stream_sample(loader, module, cap, opts["seed"])
+    if comm is not None:  # the same sample on every rank, for refine and later grid work
+        samples = comm.gather_rows(samples, opts["grid_samples"], opts["seed"])
+    return samples
 
 
 class _Root:

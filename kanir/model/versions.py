@@ -110,11 +110,15 @@ class VersionStore:
         self.current: str | None = None
         self.max_versions = check_max_versions(max_versions)
         self._dropped: set[tuple[int, int]] = set()
-        self._disk = self.folder is not None and writes_files()  # rank 0 only
-        if self._disk and self.enabled:
+        self._writes = writes_files()  # rank 0 (or alone): the one process writing files
+        if self._on_disk() and self.enabled:
             self._open_folder(resume)
 
     # ------------------------------------------------------------------ folder
+    def _on_disk(self) -> bool:
+        """Whether versions go to the folder: there is one and this is rank 0 (or alone)."""
+        return self.folder is not None and getattr(self, "_writes", True)
+
     def _open_folder(self, resume: bool) -> None:
         where = f"cannot keep versions in {str(self.folder)!r}"
         if self.folder.exists() and not self.folder.is_dir():
@@ -161,7 +165,7 @@ class VersionStore:
         loss = None if loss is None or not math.isfinite(float(loss)) else float(loss)
         parent = self.current if rewind_from is None else format_label(*parse_label(rewind_from))
         meta = VersionInfo(label, str(op), loss, parent, _plain(info), time.time())
-        if not self._disk:
+        if not self._on_disk():
             entry = _Entry(meta, _share_unchanged(_cpu_copy(snapshot), self._last_held()))
         else:
             path = self.folder / f"{label}.kanir"
@@ -195,7 +199,7 @@ class VersionStore:
         stores): ``snapshot`` in memory, ``graph`` in a folder."""
         if not self.enabled:
             return
-        if not self._disk:
+        if not self._on_disk():
             if snapshot is None:
                 raise VersionError("an in-memory store needs the snapshot of the version")
             entry = _Entry(meta, _cpu_copy(snapshot))

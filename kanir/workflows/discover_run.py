@@ -10,6 +10,7 @@ in that order, so every engine gives the same formula.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -156,9 +157,12 @@ class _Joblib:
             return
         gen = self.parallel(delayed(run_task)(s) for s in specs)
         try:
-            yield from gen
+            for res in gen:  # noqa: UP028 - ``yield from`` would close gen outside the filter
+                yield res
         finally:
-            gen.close()  # joblib cancels the tasks not started yet
+            with warnings.catch_warnings():  # joblib warns that it cancels the tasks not
+                warnings.simplefilter("ignore")  # needed: that is the point here
+                gen.close()
 
     def close(self) -> None:
         pass

@@ -259,3 +259,22 @@ def test_dask_cluster_equals_local(positive_product):
     for found in (on_client, by_address):
         assert found.formula == local.formula == true
         assert found.front == local.front and _runs(found) == _runs(local)
+
+
+def test_cli_passes_jobs_and_scheduler(tmp_path, capsys, monkeypatch):
+    import kanir.workflows.discover as wd
+
+    seen = {}
+
+    def fake(x, y, names, **kw):
+        seen.update(kw, names=names, rows=len(y))
+        return wd.Discovery(sympy.Symbol("x") * 2, [], None, None, [], found=True)
+
+    monkeypatch.setattr(wd, "discover", fake)
+    path = tmp_path / "data.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{2 * i}\n" for i in range(20)))
+    assert main(["discover", str(path), "--jobs", "3", "--scheduler", "tcp://h:8786",
+                 "--quiet"]) == 0
+    assert capsys.readouterr().out == "2*x\n"
+    assert seen["n_jobs"] == 3 and seen["scheduler"] == "tcp://h:8786"
+    assert seen["names"] == ["x"] and seen["rows"] == 20 and seen["progress"] is False

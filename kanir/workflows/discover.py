@@ -8,7 +8,10 @@ branching where an edge's two best library functions score close (alternatives t
 versions through ``model.rewind``); refit; data-checked snapping of the constants (``formula``)
 kept only when the held-out error does not get worse. Plain KAN widths are the fallback when the
 tree is trivial. Every formula lands on a Pareto front (complexity vs held-out error); the best
-is the simplest one as accurate as the data allow. See docs/discover.md.
+is the simplest one as accurate as the data allow. The surrogates and the structures are
+independent tasks (kanir.workflows.discover_run) run inline, in joblib processes or on Dask,
+merged in task order; the budget is a deadline that also stops running fits
+(``fit(stop=...)``). See docs/discover.md.
 """
 
 from __future__ import annotations
@@ -523,6 +526,7 @@ def discover(X, y, names=None, *, budget_s: float = 120, seed: int = 0, noise=No
     (an address or a ``dask.distributed.Client``) is given. Results are merged in task order,
     so every engine gives the same formula for the same seed (unless the budget cuts a task).
     """
+    from kanir.train.training import create_dataset_from_data
     from kanir.workflows.discover_run import TaskSpec, make_engine
 
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or not (n_jobs >= 1 or n_jobs == -1):
@@ -538,8 +542,6 @@ def discover(X, y, names=None, *, budget_s: float = 120, seed: int = 0, noise=No
     clock = _Clock(start + float(budget_s), start, progress)
     t0 = time.perf_counter()
     x, t, names = prepare(X, y, names)
-    from kanir.train.training import create_dataset_from_data
-
     torch.manual_seed(seed)
     ds = create_dataset_from_data(torch.tensor(x), torch.tensor(t[:, None]), seed=seed)
     clock.record("data", t0, f"{x.shape[0]} rows, variables {', '.join(names)}, "
@@ -588,7 +590,7 @@ def discover(X, y, names=None, *, budget_s: float = 120, seed: int = 0, noise=No
         error=best.error if best else math.nan, origin=best.origin if best else "",
         found=best is not None, budget_spent=spent, seconds=time.time() - start,
         fitted=won.fitted if won else None, pruned=won.pruned if won else None,
-        decided_by=_decisive(clock.steps, won, best))
+        decided_by=_decisive(clock.steps, won))
 
 
 def _collect(engine, specs, clock: _Clock, tol: float | None) -> list:
@@ -629,7 +631,7 @@ def _structures(surrogates) -> tuple[list, list]:
     return structured, trees
 
 
-def _decisive(steps: list[Step], won, best) -> list[Step]:
+def _decisive(steps: list[Step], won) -> list[Step]:
     """The steps that decided the result: the surrogate and tree of the winning structure's
     space (when it came from a tree), every step of its task, and the choice."""
     if won is None:

@@ -63,12 +63,18 @@ def write_report(found, directory: Path) -> Path:
 
 def _tree_picture(tree, directory: Path) -> str:
     from kanir.backends.tree_dot import render_tree
+    from kanir.errors import DiagramError
 
-    if shutil.which("dot") is None:
-        render_tree(tree, directory / "tree.gv")
-        return "(graphviz 'dot' is not installed: the diagram's DOT source is [tree.gv](tree.gv))"
-    render_tree(tree, directory / "tree.svg")
-    return "![function tree](tree.svg)"
+    if shutil.which("dot") is not None:
+        try:
+            render_tree(tree, directory / "tree.svg")
+            return "![function tree](tree.svg)"
+        except DiagramError as exc:
+            why = f"graphviz failed ({exc})"
+    else:
+        why = "graphviz 'dot' is not installed"
+    render_tree(tree, directory / "tree.gv")
+    return f"({why}: the diagram's DOT source is [tree.gv](tree.gv))"
 
 
 def _save(fig, path: Path) -> None:

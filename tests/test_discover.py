@@ -1,8 +1,12 @@
-"""kanir.discover: exact recovery (slow), bad input, reproducibility and the CLI."""
+"""kanir.discover: exact recovery (slow), bad input, reproducibility, parallel engines (joblib,
+Dask), the budget, the report and the CLI."""
+
+import sys
 
 import numpy as np
 import pytest
 import sympy
+import torch
 
 import kanir
 from kanir.cli.commands import main
@@ -107,10 +111,58 @@ def test_dataframe_names_and_target_column():
         prepare(df, "out")
 
 
-def test_parallel_options_are_refused_clearly():
+def test_parallel_options_are_checked():
     x, y = _xy()
-    with pytest.raises(ArgumentError, match="not implemented yet"):
-        kanir.discover(x, y, n_jobs=2)
+    with pytest.raises(ArgumentError, match="n_jobs must be an integer >= 1 .*got 0"):
+        kanir.discover(x, y, n_jobs=0)
+    with pytest.raises(ArgumentError, match="scheduler must be a Dask scheduler address"):
+        kanir.discover(x, y, scheduler=3, progress=False)
+
+
+def test_missing_dask_names_the_extra(monkeypatch):
+    x, y = _xy()
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)  # import fails as if absent
+    with pytest.raises(ArgumentError, match=r"needs dask\[distributed\].*kanir\[parallel\]"):
+        kanir.discover(x, y, scheduler="tcp://127.0.0.1:1", progress=False)
+
+
+def test_fit_stop_ends_training_and_records_it():
+    x = torch.linspace(-1, 1, 40, dtype=torch.float64)[:, None]
+    ds = {"train_input": x, "train_label": x ** 2, "test_input": x, "test_label": x ** 2}
+    model = kanir.KAN([1, 2, 1], seed=0, dtype=torch.float64)
+    calls = []
+    hist = model.fit(ds, steps=20, log=0, progress=False, stop=lambda: calls.append(1) or
+                     len(calls) >= 3)
+    assert hist["stopped_early"] == 2 and hist["stopped_by"] == "stop"
+    assert len(hist["train_loss"]) == 3 and len(calls) == 3
+    hist = model.fit(ds, steps=4, log=0, progress=False, stop=lambda: False)
+    assert len(hist["train_loss"]) == 4 and "stopped_by" not in hist
+    with pytest.raises(ArgumentError, match="stop must be a function"):
+        model.fit(ds, steps=2, log=0, progress=False, stop=True)
+
+
+def test_budget_spent_before_any_formula(tmp_path, capsys):
+    x, y, names, _ = _data("x*y", "x y", [(-1, 1), (-1, 1)], n=100)
+    found = kanir.discover(x, y, names, budget_s=1e-3, seed=0, progress=False)
+    assert not found.found and found.budget_spent and found.formula is None
+    assert found.front == [] and found.decided_by == []
+    # the surrogate task was skipped, or its fit stopped after one step; no structure started
+    assert {s.name for s in found.steps} <= {"data", "surrogate", "tree", "choose"}
+    report = found.report(tmp_path / "rep").read_text()
+    assert "No formula found within the budget" in report
+    path = tmp_path / "data.csv"
+    np.savetxt(path, np.column_stack([x, y]), delimiter=",", header="x,y,z", comments="")
+    capsys.readouterr()
+    rc = main(["discover", str(path), "--target", "z", "--budget", "0.001", "--quiet"])
+    out, err = capsys.readouterr()
+    assert rc == 3 and out == "" and err == "no formula found within the budget\n"
+
+
+def test_cli_jobs_flag_is_checked(tmp_path, capsys):
+    path = tmp_path / "data.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{i * i}\n" for i in range(20)))
+    assert main(["discover", str(path), "--jobs", "0"]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err
 
 
 def test_pareto_front_keeps_only_improvements():
@@ -146,6 +198,14 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert "[discover" in err and "surrogate" in err
     report = (tmp_path / "rep" / "report.md").read_text()
     assert "Pareto front" in report and "x*y" in report
+    assert "## How the result was decided" in report and "**tree**" in report
+    files = {p.name for p in (tmp_path / "rep").iterdir()}
+    assert {"report.md", "kan.png", "kan_fitted.png", "kan_pruned.png"} <= files
+    assert "tree.svg" in files or "tree.gv" in files
+    edges = sorted(f for f in files if f.startswith("edge_"))
+    assert edges == ["edge_0_0_0.png", "edge_0_1_1.png"]  # mul(x, y): one edge per input
+    for name in edges + ["kan_fitted.png"]:
+        assert f"]({name})" in report
 
 
 def test_cli_bad_input_exits_2(tmp_path, capsys):
@@ -156,3 +216,65 @@ def test_cli_bad_input_exits_2(tmp_path, capsys):
     path.write_text("x,y\n1,a\n2,3\n")
     assert main(["discover", str(path), "--target", "y"]) == 2
     assert "error" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- parallel
+
+
+def _runs(found):
+    """Everything a run decided: each candidate's task, formula and held-out error."""
+    return [(c.task, str(c.formula), c.error) for c in found.candidates]
+
+
+@pytest.fixture(scope="module")
+def positive_product():
+    """x*y on [1, 3]: two surrogate tasks (y and log y) and several structures."""
+    x, y, names, true = _data("x*y", "x y", [(1, 3), (1, 3)], n=300)
+    local = kanir.discover(x, y, names, budget_s=600, seed=0, progress=False)
+    return x, y, names, true, local
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one(positive_product):
+    x, y, names, true, local = positive_product
+    assert local.formula == true and not local.budget_spent
+    two = kanir.discover(x, y, names, budget_s=600, seed=0, progress=False, n_jobs=2)
+    assert two.formula == local.formula
+    assert two.front == local.front and _runs(two) == _runs(local)
+    assert [(s.name, s.task, s.detail) for s in two.steps] == \
+        [(s.name, s.task, s.detail) for s in local.steps]
+
+
+@pytest.mark.slow
+def test_dask_cluster_equals_local(positive_product):
+    distributed = pytest.importorskip("dask.distributed")
+    x, y, names, true, local = positive_product
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        on_client = kanir.discover(x, y, names, budget_s=600, seed=0, progress=False,
+                                   scheduler=client)
+        by_address = kanir.discover(x, y, names, budget_s=600, seed=0, progress=False,
+                                    scheduler=cluster.scheduler_address)
+    for found in (on_client, by_address):
+        assert found.formula == local.formula == true
+        assert found.front == local.front and _runs(found) == _runs(local)
+
+
+def test_cli_passes_jobs_and_scheduler(tmp_path, capsys, monkeypatch):
+    import kanir.workflows.discover as wd
+
+    seen = {}
+
+    def fake(x, y, names, **kw):
+        seen.update(kw, names=names, rows=len(y))
+        return wd.Discovery(sympy.Symbol("x") * 2, [], None, None, [], found=True)
+
+    monkeypatch.setattr(wd, "discover", fake)
+    path = tmp_path / "data.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{2 * i}\n" for i in range(20)))
+    assert main(["discover", str(path), "--jobs", "3", "--scheduler", "tcp://h:8786",
+                 "--quiet"]) == 0
+    assert capsys.readouterr().out == "2*x\n"
+    assert seen["n_jobs"] == 3 and seen["scheduler"] == "tcp://h:8786"
+    assert seen["names"] == ["x"] and seen["rows"] == 20 and seen["progress"] is False

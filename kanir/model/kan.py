@@ -259,7 +259,8 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
             singularity_avoiding: bool = False, y_th: float = 1000.0,
             reg_metric: str = "edge_forward_spline_n", display_metrics=None, *,
             grid_eps: float | None = None, progress: bool = True, seed: int = 0,
-            test_loader=None, grid_samples: int = GRID_SAMPLES, objective=None) -> dict:
+            test_loader=None, grid_samples: int = GRID_SAMPLES, objective=None,
+            stop=None) -> dict:
         """Train in place with pykan's semantics and arguments (in pykan's order); returns the
         history, whose ``train_loss``/``test_loss`` are RMSEs as in pykan (see
         :func:`kanir.train.training.fit` for every key and argument).
@@ -278,6 +279,7 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
         ``dataset`` may also be a re-iterable of (x, y) batches (a torch DataLoader) with
         ``test_loader``; grid updates and a later ``refine`` then use a reservoir sample of
         ``grid_samples`` rows of it (docs/scale.md). Under torchrun each rank passes its shard.
+        ``stop()`` -> True ends training after the current step (``history['stopped_by']``).
         """
         hist, samples = fit_with_samples(
             self.net, dataset, opt=opt, steps=steps, log=log, lamb=lamb,
@@ -290,7 +292,7 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
             grid_eps=self.grid_eps if grid_eps is None else grid_eps, progress=progress,
             seed=seed, reg_metric=reg_metric, display_metrics=display_metrics,
             save_fig=save_fig, save_fig_freq=save_fig_freq, test_loader=test_loader,
-            grid_samples=grid_samples, objective=objective, model=self)
+            grid_samples=grid_samples, objective=objective, model=self, stop=stop)
         self.cache_x = samples
         self.net.drop_analysis()
         labels = dataset.get("train_label") if isinstance(dataset, dict) else None

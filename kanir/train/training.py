@@ -290,7 +290,7 @@ def fit(module: KANModule, dataset, opt: str = "LBFGS", steps: int = 100, log: i
         progress: bool = True, seed: int = 0, reg_metric: str = "edge_forward_spline_n",
         display_metrics: Sequence[str] | None = None, save_fig: bool = False,
         save_fig_freq: int = 1, test_loader=None, grid_samples: int = GRID_SAMPLES,
-        objective: Callable | None = None, model=None) -> dict:
+        objective: Callable | None = None, model=None, stop: Callable | None = None) -> dict:
     """Train ``module`` in place with pykan's semantics; return the history (lists of floats, one
     entry per step).
 
@@ -308,6 +308,10 @@ def fit(module: KANModule, dataset, opt: str = "LBFGS", steps: int = 100, log: i
     regulariser, one list per function in ``metrics`` (pykan: called without arguments, named
     after the function), and ``stopped_early`` (the step) when training stopped on NaN or
     because nothing trainable reaches the outputs.
+
+    ``stop()`` (no arguments) is asked after every step; True ends training there, with
+    ``stopped_early`` = that step and ``stopped_by`` = ``"stop"`` in the history (a deadline:
+    ``stop=lambda: time.time() > t_end``). Across ranks every rank's ``stop`` must agree.
 
     The dataset needs train and test splits (``train_input``, ``train_label``, ``test_input``,
     ``test_label``), as in pykan. ``batch``: -1 or more than the training rows for the full
@@ -333,7 +337,7 @@ def fit(module: KANModule, dataset, opt: str = "LBFGS", steps: int = 100, log: i
                             start_grid_update_step, stop_grid_update_step, batch, metrics,
                             singularity_avoiding, y_th, grid_eps, progress, seed, reg_metric,
                             display_metrics, save_fig, save_fig_freq, test_loader,
-                            grid_samples, objective, model)[0]
+                            grid_samples, objective, model, stop)[0]
 
 
 def fit_with_samples(module: KANModule, dataset, opt, steps, log, lamb, lamb_l1, lamb_entropy,
@@ -342,7 +346,7 @@ def fit_with_samples(module: KANModule, dataset, opt, steps, log, lamb, lamb_l1,
                      singularity_avoiding, y_th, grid_eps, progress, seed, reg_metric,
                      display_metrics, save_fig, save_fig_freq, test_loader=None,
                      grid_samples: int = GRID_SAMPLES, objective: Callable | None = None,
-                     model=None) -> tuple[dict, torch.Tensor]:
+                     model=None, stop: Callable | None = None) -> tuple[dict, torch.Tensor]:
     """:func:`fit`, also returning training inputs for later grid work: the training inputs of
     a dataset dict, or the reservoir sample of a stream."""
     from kanir.train import distributed
@@ -364,6 +368,9 @@ def fit_with_samples(module: KANModule, dataset, opt, steps, log, lamb, lamb_l1,
             raise ArgumentError("an objective trains on a dataset dict (train_input, "
                                 "test_input, labels optional), not on a stream of batches")
     opts["objective"] = objective
+    if stop is not None and not callable(stop):
+        raise ArgumentError(f"stop must be a function () -> bool, got {stop!r}")
+    opts["stop"] = stop
     opts["model"] = module if model is None else model
     normalized = opts["reg_metric"] == "edge_forward_spline_n"
     if opts["lamb"] > 0 and not normalized and any(bool((layer.mask_sym != 0).any())
@@ -546,6 +553,8 @@ def _fit_dict(module, dataset, opts, optimizer, params, hist, comm) -> torch.Ten
             _warn_frozen(hist, step)
             break
         _show(bar, opts, hist, step)
+        if _stop_asked(opts, hist, step):
+            break
     if comm is not None:  # the same sample on every rank, for refine and later grid work
         return comm.gather_rows(x_tr, opts["grid_samples"], opts["seed"])
     return x_tr
@@ -670,6 +679,14 @@ def _metric_number(v, m) -> float:
         name = getattr(m, "__name__", repr(m))
         raise ArgumentError(f"metric {name} returned {type(v).__name__} {v!r:.60}; a metric "
                             "returns a number or a (sum, count) pair of numbers") from None
+
+
+def _stop_asked(opts, hist, step) -> bool:
+    """The caller's ``stop()`` said True: record the step and end training."""
+    if opts.get("stop") is None or not opts["stop"]():
+        return False
+    hist["stopped_early"], hist["stopped_by"] = step, "stop"
+    return True
 
 
 def _warn_frozen(hist, step) -> None:
@@ -800,6 +817,8 @@ def _fit_stream(module, loader, test_loader, opts, optimizer, params, hist, comm
             _warn_frozen(hist, step)
             break
         _show(bar, opts, hist, step)
+        if _stop_asked(opts, hist, step):
+            break
     if samples is None:
         samples = stream_sample(loader, module, cap, opts["seed"])
     if comm is not None:  # the same sample on every rank, for refine and later grid work

@@ -8,7 +8,10 @@ branching where an edge's two best library functions score close (alternatives t
 versions through ``model.rewind``); refit; data-checked snapping of the constants (``formula``)
 kept only when the held-out error does not get worse. Plain KAN widths are the fallback when the
 tree is trivial. Every formula lands on a Pareto front (complexity vs held-out error); the best
-is the simplest one as accurate as the data allow. See docs/discover.md.
+is the simplest one as accurate as the data allow. The surrogates and the structures are
+independent tasks (kanir.workflows.discover_run) run inline, in joblib processes or on Dask,
+merged in task order; the budget is a deadline that also stops running fits
+(``fit(stop=...)``). See docs/discover.md.
 """
 
 from __future__ import annotations
@@ -39,11 +42,13 @@ BRANCH_FIT = 1e-2
 
 @dataclass
 class Step:
-    """One step of the pipeline: its name, seconds taken and what it found."""
+    """One step of the pipeline: its name, seconds taken, what it found and the task (one
+    parallel unit, see kanir.workflows.discover_run) that ran it."""
 
     name: str
     seconds: float
     detail: str = ""
+    task: str = ""
 
 
 @dataclass
@@ -56,6 +61,7 @@ class Candidate:
     formula: sympy.Expr
     model: object = field(repr=False, default=None)
     origin: str = ""
+    task: str = ""
 
 
 @dataclass
@@ -71,10 +77,21 @@ class Discovery:
     names: tuple[str, ...] = ()
     error: float = math.nan
     origin: str = ""
+    #: a formula was chosen (False: the budget ran out before any candidate formula)
+    found: bool = False
+    #: the budget ran out before the search ended (a fit was cut short or a task skipped)
+    budget_spent: bool = False
+    #: wall seconds of the whole search
+    seconds: float = 0.0
+    #: the best formula's KAN after its first fit and after pruning (None: not pruned)
+    fitted: object = field(default=None, repr=False)
+    pruned: object = field(default=None, repr=False)
+    #: the steps that led to the best formula (its surrogate, tree, fit, symbolic step, choice)
+    decided_by: list[Step] = field(default_factory=list, repr=False)
 
     def report(self, directory) -> Path:
-        """Write ``report.md`` (+ the KAN picture and the tree diagram when they can be drawn)
-        into ``directory``; returns the report's path."""
+        """Write ``report.md`` with its diagrams (tree, KAN after fit / pruning, fitted edges,
+        final KAN) into ``directory``; returns the report's path."""
         from kanir.workflows.discover_report import write_report
 
         return write_report(self, Path(directory))
@@ -155,22 +172,30 @@ def prepare(X, y, names=None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
 
 
 class _Clock:
-    """The budget and the step log (with progress lines on stderr)."""
+    """The budget (a wall-clock deadline, comparable across processes) and the step log, with
+    progress lines on stderr; ``cut`` turns True when the deadline stopped a fit."""
 
-    def __init__(self, budget_s: float, progress: bool):
-        self.start = time.perf_counter()
-        self.budget = budget_s
-        self.progress = progress
+    def __init__(self, deadline: float, start: float, progress: bool, task: str = ""):
+        self.deadline, self.start, self.progress, self.task = deadline, start, progress, task
         self.steps: list[Step] = []
+        self.cut = False
 
     def left(self) -> float:
-        return self.budget - (time.perf_counter() - self.start)
+        return self.deadline - time.time()
+
+    def expired(self) -> bool:
+        """The ``stop`` of every fit: True once the budget is spent."""
+        if time.time() >= self.deadline:
+            self.cut = True
+        return self.cut
 
     def record(self, name: str, t0: float, detail: str = "") -> None:
-        dt = time.perf_counter() - t0
-        self.steps.append(Step(name, dt, detail))
+        self.add(Step(name, time.perf_counter() - t0, detail, self.task))
+
+    def add(self, step: Step) -> None:
+        self.steps.append(step)
         if self.progress:
-            print(f"[discover {time.perf_counter() - self.start:6.1f}s] {name}: {detail}",
+            print(f"[discover {time.time() - self.start:6.1f}s] {step.name}: {step.detail}",
                   file=sys.stderr, flush=True)
 
 
@@ -192,21 +217,23 @@ def _rel_error(expr, symbols, x: np.ndarray, y: np.ndarray) -> float:
     return err if math.isfinite(err) else math.inf
 
 
-def _fit(model, ds, steps: int, seed: int, **kw):
-    return model.fit(ds, steps=steps, log=0, progress=False, seed=seed, **kw)
+def _fit(model, ds, steps: int, seed: int, clock: _Clock, **kw):
+    """``model.fit`` stopped by the budget (``stop=clock.expired``)."""
+    return model.fit(ds, steps=steps, log=0, progress=False, seed=seed, stop=clock.expired,
+                     **kw)
 
 
 # ----------------------------------------------------------------------------- steps 2-3
 
 
-def _surrogate(ds, names, seed: int, grid_range):
+def _surrogate(ds, names, seed: int, grid_range, clock: _Clock):
     """A plain KAN [n, 2n+1, 1] (float64): the function the tree converter reads."""
     from kanir.model.kan import KAN
 
     n = len(names)
     model = KAN([n, 2 * n + 1, 1], grid=5, k=3, seed=seed, dtype=torch.float64, device="cpu",
                 input_names=list(names), grid_range=grid_range)
-    hist = _fit(model, ds, 100, seed)
+    hist = _fit(model, ds, 100, seed, clock)
     return model, float(hist["test_loss"][-1])
 
 
@@ -247,12 +274,13 @@ class _Searcher:
         self.names, self.seed, self.clock, self.lib = names, seed, clock, lib
         self.symbols = [sympy.Symbol(n) for n in names]
         self.candidates: list[Candidate] = []
+        self.fitted = self.pruned = None  # copies of the model after its fit / its pruning
 
     def add(self, expr, model, origin: str) -> Candidate | None:
         err = _rel_error(expr, self.symbols, self.x_test, self.y_test)
         if not math.isfinite(err):
             return None
-        c = Candidate(_complexity(expr), err, expr, model, origin)
+        c = Candidate(_complexity(expr), err, expr, model, origin, self.clock.task)
         self.candidates.append(c)
         return c
 
@@ -265,10 +293,12 @@ class _Searcher:
         t0 = time.perf_counter()
         self.log_sign = log_sign
         self.ds_fit = self.ds if log_sign is None else _log_dataset(self.ds, log_sign)
-        hist = _fit(model, self.ds_fit, 100, self.seed, lamb=1e-3 if prune else 0.0)
+        hist = _fit(model, self.ds_fit, 100, self.seed, self.clock, lamb=1e-3 if prune else 0.0)
+        self.fitted = model.copy()
         if prune:
             model = model.prune()
-            hist = _fit(model, self.ds_fit, 100, self.seed)
+            hist = _fit(model, self.ds_fit, 100, self.seed, self.clock)
+            self.pruned = model.copy()
         self.clock.record(f"fit {origin}", t0, f"held-out RMSE {hist['test_loss'][-1]:.3g}, "
                           f"width {model.width_spec}")
         spline_version = model.version
@@ -312,7 +342,7 @@ class _Searcher:
                    for layer in model.net.layers):
                 self.clock.record("symbolic", t0, f"{origin}: some edges stay splines")
                 return
-            _fit(model, self.ds_fit, 50, self.seed, update_grid=False)
+            _fit(model, self.ds_fit, 50, self.seed, self.clock, update_grid=False)
             raw = model.formula(snap=False, floating_digit=None)[0]
             snapped = model.formula(x=self.ds_fit["train_input"],
                                     y=self.ds_fit["train_label"])[0]
@@ -486,95 +516,131 @@ def discover(X, y, names=None, *, budget_s: float = 120, seed: int = 0, noise=No
 
     ``X``: (rows, variables) numpy / torch / pandas DataFrame (names from its columns, ``y``
     may then name a column); ``names``: variable names. ``budget_s``: seconds after which no
-    new candidate structure or branch is started. ``noise``: the labels' noise as a fraction
-    of std(y) (None: noiseless), which sets how close to the data a formula must come.
-    ``lib``: the library for edges (default: kanir's default library). Runs on one process:
-    ``n_jobs`` > 1 and ``scheduler`` (parallel / Dask) are not implemented yet.
-    """
-    from kanir.model.kan import KAN
-    from kanir.train.training import create_dataset_from_data
+    new task starts and running fits stop (``fit(stop=...)``). ``noise``: the labels' noise as
+    a fraction of std(y) (None: noiseless), which sets how close to the data a formula must
+    come. ``lib``: the library for edges (default: kanir's default library).
 
-    if n_jobs != 1 or scheduler is not None:
-        raise ArgumentError("discover: parallel runs (n_jobs > 1, scheduler) are not "
-                            "implemented yet; use n_jobs=1 and scheduler=None")
+    The independent units (the two surrogates, each candidate structure, the fallback widths)
+    are tasks (:func:`kanir.workflows.discover_run.run_task`): inline for ``n_jobs=1``, in
+    joblib processes for ``n_jobs`` > 1 (-1: all cores), on a Dask cluster when ``scheduler``
+    (an address or a ``dask.distributed.Client``) is given. Results are merged in task order,
+    so every engine gives the same formula for the same seed (unless the budget cuts a task).
+    """
+    from kanir.train.training import create_dataset_from_data
+    from kanir.workflows.discover_run import TaskSpec, make_engine
+
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or not (n_jobs >= 1 or n_jobs == -1):
+        raise ArgumentError(f"discover: n_jobs must be an integer >= 1 (or -1: all cores), "
+                            f"got {n_jobs!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ArgumentError(f"discover: seed must be an integer >= 0, got {seed!r}")
     if not (isinstance(budget_s, int | float) and budget_s > 0):
         raise ArgumentError(f"discover: budget_s must be a positive number, got {budget_s!r}")
     if noise is not None and not (isinstance(noise, int | float) and noise >= 0):
         raise ArgumentError(f"discover: noise must be a fraction of std(y) >= 0, got {noise!r}")
-    clock = _Clock(float(budget_s), progress)
+    start = time.time()
+    clock = _Clock(start + float(budget_s), start, progress)
     t0 = time.perf_counter()
     x, t, names = prepare(X, y, names)
     torch.manual_seed(seed)
     ds = create_dataset_from_data(torch.tensor(x), torch.tensor(t[:, None]), seed=seed)
-    x_test = ds["test_input"].numpy()
-    y_test = ds["test_label"][:, 0].numpy()
     clock.record("data", t0, f"{x.shape[0]} rows, variables {', '.join(names)}, "
-                 f"{len(y_test)} held out")
-
-    # one spline range for all inputs (KANs take one): the data's; refine adapts per input
-    grid_range = (float(x.min()), float(x.max()))
-    sign = float(np.sign(t[0]))
-    spaces = [None] + ([sign] if np.all(np.sign(t) == sign) else [])
-    structured, trees = [], []
-    for log_sign in spaces:  # y itself, and log|y| when y keeps one sign
-        what = "log|y|" if log_sign else "y"
-        ds_space = ds if log_sign is None else _log_dataset(ds, log_sign)
-        t0 = time.perf_counter()
-        sur, sur_err = _surrogate(ds_space, names, seed, grid_range)
-        rel = sur_err / float(ds_space["test_label"].std())
-        clock.record("surrogate", t0, f"of {what}: KAN {sur.width_spec}, held-out RMSE "
-                     f"{rel:.3g} x std")
-        t0 = time.perf_counter()
-        found = _trees(sur, ds["train_input"], names, seed)
-        trees += found
-        clock.record("tree", t0, f"of {what}: " + ("; ".join(tr.compact() for tr in found)
-                                                    or "no tree"))
-        for tr in found:
-            if not _trivial(tr):
-                guess = sum(len(n.variables) for n in tr.nodes() if n.kind == "sym")
-                structured += [(_rank(v), guess, rel, v, log_sign) for v in _variants(tr)]
-                structured += [(1, guess, rel, v, log_sign) for p in _pair_trees(tr)
-                               for v in _variants(p)]
-    # sparse structures first, then pair guesses, then dense blocks; within a rank the trees
-    # that leave less to guess (fewer variables in "sym" nodes), then those of the more
-    # accurate surrogate (its derivatives are more trustworthy)
-    structured.sort(key=lambda r: r[:3])
-    structured = list({(v.compact(), ls): (v, ls) for *_, v, ls in structured}.values())
-
+                 f"{ds['test_input'].shape[0]} held out")
+    engine = make_engine(n_jobs, scheduler)
     tol = max(1e-6, 2 * noise) if noise else 1e-6
-    search = _Searcher(ds, x_test, y_test, names, seed, clock, tol, lib)
-    for tr, log_sign in structured:
-        if clock.left() <= 0 or _good_enough(search.candidates, tol):
-            break
-        what = f"log tree {tr.compact()}" if log_sign else f"tree {tr.compact()}"
-        model = KAN.from_tree(tr, device="cpu", grid_range=grid_range)
-        model.refine(5, x=ds["train_input"])  # the same lines on each input's own range
-        search.run(model, what, prune=False, log_sign=log_sign)
-    if not _good_enough(search.candidates, tol):
-        n = len(names)
-        for width in ([n, 2 * n + 1, 1], [n, [0, 1], 1]):
-            if clock.left() <= 0:
-                break
-            model = KAN(width, grid=5, k=3, seed=seed, dtype=torch.float64, device="cpu",
-                        input_names=list(names), grid_range=grid_range)
-            search.run(model, f"KAN {width}", prune=True)
-            if _good_enough(search.candidates, tol):
-                break
+    # one spline range for all inputs (KANs take one): the data's; refine adapts per input
+    base = dict(ds=ds, names=names, seed=seed, grid_range=(float(x.min()), float(x.max())),
+                deadline=clock.deadline, start=start, tol=tol, lib=lib,
+                echo=progress and engine.inline)
+    results = []
+    try:
+        sign = float(np.sign(t[0]))
+        spaces = [None] + ([sign] if np.all(np.sign(t) == sign) else [])
+        # y itself, and log|y| when y keeps one sign
+        specs = [TaskSpec((0, k), "surrogate", log_sign=ls, **base) for k, ls in enumerate(spaces)]
+        surrogates = _collect(engine, specs, clock, None)
+        results += surrogates
+        structured, trees = _structures(surrogates)
+        specs = [TaskSpec((1, k), "structure", tree=tr, log_sign=ls, **base)
+                 for k, (tr, ls) in enumerate(structured)]
+        results += _collect(engine, specs, clock, tol)
+        if not _good_enough([c for r in results for c in r.candidates], tol):
+            n = len(names)
+            specs = [TaskSpec((2, k), "width", width=w, **base)
+                     for k, w in enumerate(([n, 2 * n + 1, 1], [n, [0, 1], 1]))]
+            results += _collect(engine, specs, clock, tol)
+    finally:
+        engine.close()
 
     t0 = time.perf_counter()
-    front = pareto_front(search.candidates)
+    candidates = [c for r in results for c in r.candidates]
+    front = pareto_front(candidates)
     best = _choose(front, tol)
-    clock.record("choose", t0, f"{len(search.candidates)} candidates, front of {len(front)}; "
+    clock.record("choose", t0, f"{len(candidates)} candidates, front of {len(front)}; "
                  f"best: {best.formula if best else 'none'}")
+    spent = any(r.cut for r in results) or clock.left() <= 0
+    won = next((r for r in results if best is not None and r.label == best.task), None)
     return Discovery(
         formula=best.formula if best else None,
         front=[(c.complexity, c.error, c.formula) for c in front],
         model=best.model if best else None,
-        tree=structured[0][0] if structured else (trees[0] if trees else None),
-        steps=clock.steps, candidates=search.candidates, names=names,
-        error=best.error if best else math.nan, origin=best.origin if best else "")
+        tree=won.tree if won is not None and won.tree is not None else (
+            structured[0][0] if structured else (trees[0] if trees else None)),
+        steps=clock.steps, candidates=candidates, names=names,
+        error=best.error if best else math.nan, origin=best.origin if best else "",
+        found=best is not None, budget_spent=spent, seconds=time.time() - start,
+        fitted=won.fitted if won else None, pruned=won.pruned if won else None,
+        decided_by=_decisive(clock.steps, won))
+
+
+def _collect(engine, specs, clock: _Clock, tol: float | None) -> list:
+    """Run ``specs`` on ``engine`` and merge their results in task order; with ``tol``, the
+    results after the first task that found a good-enough formula are dropped (and not run
+    where the engine can still avoid it), exactly as a sequential run would stop there."""
+    out = []
+    results = engine.run(specs)  # yields in task order, whatever order they finish in
+    for res in results:
+        out.append(res)
+        if not engine.inline:  # inline tasks printed their own steps as they went
+            for step in res.steps:
+                clock.add(step)
+        else:
+            clock.steps += res.steps
+        if tol is not None and _good_enough(res.candidates, tol):
+            break
+    results.close()  # cancels the tasks not needed
+    return out
+
+
+def _structures(surrogates) -> tuple[list, list]:
+    """The structures to try, in order, from the trees the surrogate tasks read: sparse
+    structures first, then pair guesses, then dense blocks; within a rank the trees that leave
+    less to guess (fewer variables in "sym" nodes), then those of the more accurate surrogate
+    (its derivatives are more trustworthy)."""
+    structured, trees = [], []
+    for res in surrogates:
+        trees += res.trees
+        for tr in res.trees:
+            if not _trivial(tr):
+                guess = sum(len(n.variables) for n in tr.nodes() if n.kind == "sym")
+                structured += [(_rank(v), guess, res.rel, v, res.log_sign) for v in _variants(tr)]
+                structured += [(1, guess, res.rel, v, res.log_sign) for p in _pair_trees(tr)
+                               for v in _variants(p)]
+    structured.sort(key=lambda r: r[:3])
+    structured = list({(v.compact(), ls): (v, ls) for *_, v, ls in structured}.values())
+    return structured, trees
+
+
+def _decisive(steps: list[Step], won) -> list[Step]:
+    """The steps that decided the result: the surrogate and tree of the winning structure's
+    space (when it came from a tree), every step of its task, and the choice."""
+    if won is None:
+        return []
+    space = "log|y|" if won.log_sign else "y"
+    keep = [s for s in steps if s.task == won.label
+            or (won.tree is not None and s.name in ("surrogate", "tree")
+                and s.detail.startswith(f"of {space}:"))]
+    return keep + [s for s in steps if s.name == "choose"]
 
 
 def _good_enough(cands: list[Candidate], tol: float) -> bool:

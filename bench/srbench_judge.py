@@ -48,33 +48,33 @@ def parse(formula, syms: dict) -> sympy.Expr:
     return sympy.parse_expr(str(formula), local_dict=local)
 
 
-def snap_constant(c: float):
-    """An exact constant within REL of ``c`` (p/q times a base), or None."""
+def snap_constant(c: float, rel: float = REL):
+    """An exact constant within ``rel`` of ``c`` (p/q times a base), or None."""
     if c == 0:
         return sympy.Integer(0)
     for base in _BASES:
         b = float(base)
         r = Fraction(c / b).limit_denominator(100)
-        if r != 0 and abs(float(r) * b - c) <= REL * abs(c):
+        if r != 0 and abs(float(r) * b - c) <= rel * abs(c):
             return sympy.Rational(r.numerator, r.denominator) * base
     return None
 
 
-def snap(expr: sympy.Expr) -> sympy.Expr:
+def snap(expr: sympy.Expr, rel: float = REL) -> sympy.Expr:
     """``expr`` with every float that has a nearby exact constant replaced by it."""
     rep = {}
     for fl in expr.atoms(sympy.Float):
-        s = snap_constant(float(fl))
+        s = snap_constant(float(fl), rel)
         if s is not None:
             rep[fl] = s
     return expr.xreplace(rep) if rep else expr
 
 
-def same_structure(a: sympy.Basic, b: sympy.Basic) -> bool:
-    """Same expression tree, numbers within REL relative (commutative arguments in any order)."""
+def same_structure(a: sympy.Basic, b: sympy.Basic, rel: float = REL) -> bool:
+    """Same expression tree, numbers within ``rel`` relative (commutative arguments in any order)."""
     if a.is_Number and b.is_Number:
         fa, fb = float(a), float(b)
-        return fa == fb or abs(fa - fb) <= REL * max(abs(fa), abs(fb))
+        return fa == fb or abs(fa - fb) <= rel * max(abs(fa), abs(fb))
     if a.is_Symbol or b.is_Symbol:
         return a == b
     if a.func != b.func or len(a.args) != len(b.args):
@@ -82,11 +82,11 @@ def same_structure(a: sympy.Basic, b: sympy.Basic) -> bool:
     if not a.args:
         return a == b
     if not (a.is_Add or a.is_Mul):
-        return all(same_structure(x, y) for x, y in zip(a.args, b.args))
+        return all(same_structure(x, y, rel) for x, y in zip(a.args, b.args))
     left = list(b.args)
     for x in a.args:  # greedy matching is enough: arguments are canonicalised by sympy
         for k, y in enumerate(left):
-            if same_structure(x, y):
+            if same_structure(x, y, rel):
                 del left[k]
                 break
         else:

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import re
 
-import sympy
-
 import srbench_judge as sj
+import sympy
 
 LOOSE = 1e-3
 #: sympy functions kanir's default edge library can express (powers are always there)

@@ -71,7 +71,8 @@ def snap(expr: sympy.Expr, rel: float = REL) -> sympy.Expr:
 
 
 def same_structure(a: sympy.Basic, b: sympy.Basic, rel: float = REL) -> bool:
-    """Same expression tree, numbers within ``rel`` relative (commutative arguments in any order)."""
+    """Same expression tree, numbers within ``rel`` relative (commutative arguments in any
+    order)."""
     if a.is_Number and b.is_Number:
         fa, fb = float(a), float(b)
         return fa == fb or abs(fa - fb) <= rel * max(abs(fa), abs(fb))
@@ -121,8 +122,9 @@ def judge(formula, truth, names, X_test, y_test=None, ranges=None) -> dict:
     except Exception as exc:  # noqa: BLE001 - an unparsable formula is simply wrong
         return {**out, "how": f"unparsable: {type(exc).__name__}"}
     X_test = np.asarray(X_test, dtype=float)
-    tv = _values(t, order, X_test).real if y_test is None else np.asarray(y_test, float)
     try:
+        tt = _values(t, order, X_test).real  # the truth's values: the exactness pre-check
+        tv = tt if y_test is None else np.asarray(y_test, float)  # R² is against the labels
         fc = _values(f, order, X_test)
     except Exception as exc:  # noqa: BLE001
         return {**out, "how": f"not evaluable: {type(exc).__name__}"}
@@ -134,7 +136,7 @@ def judge(formula, truth, names, X_test, y_test=None, ranges=None) -> dict:
     if np.max(np.abs(fc.imag)) > 1e-9 * (1 + np.max(np.abs(fv))):
         return {**out, "how": "complex values on the test points"}
     # a cheap refusal: an equivalent formula (constants within REL) is this close everywhere
-    rel = float(np.max(np.abs(fv - tv) / (np.abs(tv) + 1e-12 * np.max(np.abs(tv)) + 1e-300)))
+    rel = float(np.max(np.abs(fv - tt) / (np.abs(tt) + 1e-12 * np.max(np.abs(tt)) + 1e-300)))
     if rel > 1e-3:
         return {**out, "how": f"values differ (max rel. error {rel:.1e})"}
     fs = snap(f)

@@ -1,6 +1,7 @@
 """Child process of the Feynman benchmark: one method on one data file, a JSON line out.
 
     python feynman_child.py METHOD DATA.npz BUDGET SEED
+    python feynman_child.py --judge DATA.npz < ROW.json   (the row's verdict)
 
 Runs under the project's interpreter (kanir, gplearn) or pykan's own (pykan), so it imports
 nothing but numpy and the bench modules at the top.
@@ -19,6 +20,11 @@ from feynman_runner import MARK  # noqa: E402
 
 
 def main(argv) -> int:
+    if argv[0] == "--judge":  # judge the row given on stdin (project interpreter)
+        from feynman_runner import judge_row
+
+        print(MARK + json.dumps(judge_row(json.loads(sys.stdin.read()), argv[1])), flush=True)
+        return 0
     method, path, budget, seed = argv[0], argv[1], float(argv[2]), int(argv[3])
     data = feynman_data.read(path)
     if method == "kanir":

@@ -23,6 +23,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 MARK = "@@FEYNMAN_RESULT@@"
+JUDGE_TIMEOUT = 120.0  #: seconds for the symbolic checks of one result row
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -111,19 +112,51 @@ def solve(task: dict) -> dict:
     t0 = time.perf_counter()
     res = run_child(task["method"], path, task["budget"], task["seed"], task["timeout"])
     wall = time.perf_counter() - t0
-    data = feynman_data.read(path)
     row = {"method": task["method"], "name": eq.name, "noise": task["noise"],
            "seed": task["seed"], "budget": task["budget"], "n_var": eq.n_var,
            "truth": eq.formula, "formula": None, "wall_s": wall, **res}
-    verdict = srbench_judge.judge(row["formula"], eq.expr, data["names"], data["X_test"],
-                                  data["y_test"], data["ranges"])
+    verdict = judge_child(row, path, task.get("judge_timeout", JUDGE_TIMEOUT))
+    if verdict is None:  # sympy did not finish: R² only, not exact
+        data = feynman_data.read(path)
+        verdict = srbench_judge.judge(row["formula"], eq.expr, data["names"], data["X_test"],
+                                      data["y_test"], data["ranges"], symbolic=False)
+        verdict["how"] = f"symbolic check timed out after {JUDGE_TIMEOUT:.0f} s"
+        if task["method"] == "kanir":
+            verdict["miss"] = "judge timed out"
     row.update(verdict)
-    if task["method"] == "kanir":
-        import discover_misses
-
-        row["miss"] = discover_misses.classify(row, data["names"], data["X_test"],
-                                               data["ranges"])
     return row
+
+
+def judge_row(row: dict, path) -> dict:
+    """The verdict on a result row (and, for kanir, the failed step): runs in a child."""
+    import discover_misses
+    import feynman_data
+    import srbench_judge
+
+    from kanir.datasets import feynman
+
+    data = feynman_data.read(path)
+    out = srbench_judge.judge(row["formula"], feynman(row["name"]).expr, data["names"],
+                              data["X_test"], data["y_test"], data["ranges"])
+    if row["method"] == "kanir":
+        out["miss"] = discover_misses.classify({**row, **out}, data["names"], data["X_test"],
+                                               data["ranges"])
+    return out
+
+
+def judge_child(row: dict, path, timeout: float) -> dict | None:
+    """:func:`judge_row` in a fresh process, so that a sympy simplification that never ends
+    costs ``timeout`` seconds and no more; None when it timed out or failed."""
+    cmd = [sys.executable, str(BENCH / "feynman_child.py"), "--judge", str(path)]
+    try:
+        proc = subprocess.run(cmd, input=json.dumps(row), capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK):])
+    return None
 
 
 def _run_tasks(tasks: list[dict], jobs: int, scheduler: str | None):

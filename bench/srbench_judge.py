@@ -107,10 +107,11 @@ def _values(expr, order, x: np.ndarray) -> np.ndarray:
     return np.broadcast_to(v, (x.shape[0],))
 
 
-def judge(formula, truth, names, X_test, y_test=None, ranges=None) -> dict:
+def judge(formula, truth, names, X_test, y_test=None, ranges=None, symbolic=True) -> dict:
     """``{"exact", "r2", "accurate", "how"}`` for ``formula`` against ``truth`` on the test
     points ``X_test`` (columns in ``names`` order; ``y_test`` defaults to the truth's values).
-    ``ranges`` (one (low, high) per name) sets the symbols' signs."""
+    ``ranges`` (one (low, high) per name) sets the symbols' signs; ``symbolic=False`` stops
+    after R² (sympy's simplify has no time limit: callers bound it with a process)."""
     out = {"exact": False, "r2": float("nan"), "accurate": False, "how": ""}
     if formula is None or (isinstance(formula, str) and not formula.strip()):
         return {**out, "how": "no formula"}
@@ -133,6 +134,8 @@ def judge(formula, truth, names, X_test, y_test=None, ranges=None) -> dict:
         return {**out, "how": "non-finite values on the test points"}
     r2 = float(1 - np.mean((fv - tv) ** 2) / max(float(np.var(tv)), 1e-300))
     out.update(r2=r2, accurate=r2 > R2_OK)
+    if not symbolic:
+        return {**out, "how": "symbolic check not run"}
     if np.max(np.abs(fc.imag)) > 1e-9 * (1 + np.max(np.abs(fv))):
         return {**out, "how": "complex values on the test points"}
     # a cheap refusal: an equivalent formula (constants within REL) is this close everywhere
@@ -144,8 +147,9 @@ def judge(formula, truth, names, X_test, y_test=None, ranges=None) -> dict:
         if _equal(fs, t):
             return {**out, "exact": True, "how": "sympy-equal" + (" after snapping"
                                                                    if fs != f else "")}
-    if same_structure(_numeric(f), _numeric(t)) or same_structure(
-            _numeric(sympy.simplify(fs)), _numeric(sympy.simplify(t))):
+    if same_structure(_numeric(f), _numeric(t)) or (sympy.count_ops(fs) <= MAX_OPS and
+                                                    same_structure(_numeric(sympy.simplify(fs)),
+                                                                   _numeric(sympy.simplify(t)))):
         return {**out, "exact": True, "how": "same structure, constants within 1e-6"}
     left = len(fs.atoms(sympy.Float))
     return {**out, "how": f"not equivalent ({left} float(s) left, max rel. error {rel:.1e})"}

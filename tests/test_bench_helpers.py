@@ -268,3 +268,21 @@ def test_report_writes_totals_and_the_table_into_its_section(tmp_path):
     assert "misses by failed step: tree wrong 1" in text
     assert "| I.6.2a | `t` | no: tree wrong; R² 0.5000 (30 s) | – |" in text
     assert text.index("| I.6.2a |") < text.index("| I.12.1 |")  # package order
+
+
+def test_judge_row_labels_kanir_rows_only(tmp_path):
+    path = feynman_data.write(tmp_path, "I.12.1", 0.0)
+    row = {"method": "kanir", "name": "I.12.1", "formula": "mu*Nn + 0.5", "truth": "mu*Nn",
+           "steps": [["tree", 0.1, "of log|y|: add(mu, Nn)"]], "front": [], "held_out": 0.2}
+    out = feynman_runner.judge_row(row, path)
+    assert not out["exact"] and out["miss"] == "fit not accurate enough"
+    out = feynman_runner.judge_row({**row, "method": "gplearn", "formula": "Nn*mu"}, path)
+    assert out["exact"] and "miss" not in out
+
+
+@pytest.mark.slow
+def test_judge_child_runs_the_same_judgement_in_a_bounded_process(tmp_path):
+    path = feynman_data.write(tmp_path, "I.12.1", 0.0)
+    row = {"method": "gplearn", "name": "I.12.1", "formula": "1.0000000001*Nn*mu"}
+    assert feynman_runner.judge_child(row, path, 300) == feynman_runner.judge_row(row, path)
+    assert feynman_runner.judge_child(row, path, 0.01) is None  # timed out

@@ -162,12 +162,15 @@ def judge_child(row: dict, path, timeout: float) -> dict | None:
 def _run_tasks(tasks: list[dict], jobs: int, scheduler: str | None):
     """Yield rows as tasks finish: in order, through joblib, or on a Dask cluster."""
     if scheduler:
+        import cloudpickle
         from dask.distributed import Client, as_completed
 
+        # neither scheduler nor workers can import this file by name: ship it by value (a
+        # lambda makes dask use cloudpickle, which then copies solve and its helpers)
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
+        task = lambda t: solve(t)  # noqa: E731
         with Client(scheduler) as client:
-            bench = str(BENCH)
-            client.run(lambda: sys.path.insert(0, bench))  # workers import the bench modules
-            futures = client.map(solve, tasks, pure=False)
+            futures = client.map(task, tasks, pure=False)
             for fut in as_completed(futures):
                 yield fut.result()
         return

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import srbench_judge as sj
 import sympy
 
@@ -101,7 +102,7 @@ def trees_found(steps) -> list[tuple[str, frozenset]]:
     return out
 
 
-def _close(formula, truth, syms) -> bool:
+def _close(formula, truth, syms, names, X_test) -> bool:
     """The same formula as the truth up to constants within LOOSE relative."""
     try:
         f = sj.parse(formula, syms)
@@ -112,7 +113,14 @@ def _close(formula, truth, syms) -> bool:
     if sj.same_structure(sj._numeric(f), sj._numeric(truth), rel=LOOSE):
         return True
     fs = sj.snap(f, rel=LOOSE)
-    return not fs.atoms(sympy.Float) and sympy.count_ops(fs) <= sj.MAX_OPS and sj._equal(fs, truth)
+    if fs.atoms(sympy.Float) or sympy.count_ops(fs) > sj.MAX_OPS:
+        return False
+    order = [syms[n] for n in names]  # sympy only where the snapped values already agree
+    try:
+        a, b = sj._values(fs, order, X_test), sj._values(truth, order, X_test)
+    except Exception:  # noqa: BLE001
+        return False
+    return bool(np.all(np.abs(a - b) <= 1e-8 * (np.abs(b) + 1e-300))) and sj._equal(fs, truth)
 
 
 def classify(row: dict, names, X_test, ranges=None) -> str | None:
@@ -128,7 +136,7 @@ def classify(row: dict, names, X_test, ranges=None) -> str | None:
     for f in front:
         if f != formula and sj.judge(f, truth, names, X_test, ranges=ranges)["exact"]:
             return "exact formula on the front, not chosen"
-    if any(_close(f, truth, syms) for f in [formula, *front]):
+    if any(_close(f, truth, syms, names, X_test) for f in [formula, *front]):
         return "snapping"
     if missing_functions(truth):
         return "candidate missing from library"

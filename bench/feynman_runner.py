@@ -103,7 +103,6 @@ def solve(task: dict) -> dict:
     """One (method, equation, noise) task -> its judged result row."""
     sys.path.insert(0, str(BENCH))
     import feynman_data
-    import srbench_judge
 
     from kanir.datasets import feynman
 
@@ -115,16 +114,42 @@ def solve(task: dict) -> dict:
     row = {"method": task["method"], "name": eq.name, "noise": task["noise"],
            "seed": task["seed"], "budget": task["budget"], "n_var": eq.n_var,
            "truth": eq.formula, "formula": None, "wall_s": wall, **res}
-    verdict = judge_child(row, path, task.get("judge_timeout", JUDGE_TIMEOUT))
-    if verdict is None:  # sympy did not finish: R² only, not exact
-        data = feynman_data.read(path)
-        verdict = srbench_judge.judge(row["formula"], eq.expr, data["names"], data["X_test"],
-                                      data["y_test"], data["ranges"], symbolic=False)
-        verdict["how"] = f"symbolic check timed out after {JUDGE_TIMEOUT:.0f} s"
-        if task["method"] == "kanir":
-            verdict["miss"] = "judge timed out"
-    row.update(verdict)
+    row.update(verdict(row, path))
     return row
+
+
+def verdict(row: dict, path) -> dict:
+    """The judge's verdict on a row (bounded in time; R² only when sympy does not finish)."""
+    import feynman_data
+    import srbench_judge
+
+    from kanir.datasets import feynman
+
+    out = judge_child(row, path, JUDGE_TIMEOUT)
+    if out is None:
+        data = feynman_data.read(path)
+        out = srbench_judge.judge(row["formula"], feynman(row["name"]).expr, data["names"],
+                                  data["X_test"], data["y_test"], data["ranges"],
+                                  symbolic=False)
+        out["how"] = f"symbolic check timed out after {JUDGE_TIMEOUT:.0f} s"
+        if row["method"] == "kanir":
+            out["miss"] = "judge timed out"
+    return out
+
+
+def rejudge(out: Path, data_dir) -> int:
+    """Judge every row of a results file again (after a change to the judge or the misses
+    classifier), rewriting the file; returns the number of rows."""
+    import feynman_data
+
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    for r in rows:
+        path = feynman_data.write(data_dir, r["name"], r["noise"], r.get("seed", 0))
+        r.update(verdict(r, path))
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tmp.replace(out)
+    return len(rows)
 
 
 def judge_row(row: dict, path) -> dict:
@@ -204,6 +229,8 @@ def build_parser(doc: str, methods: list[str]) -> argparse.ArgumentParser:
     p.add_argument("--out", help="results file (default bench/results/feynman-METHOD"
                                  "[-shard-i-of-n].jsonl)")
     p.add_argument("--data-dir", default=str(RESULTS / "data"))
+    p.add_argument("--rejudge", action="store_true",
+                   help="only judge the rows of the results file again and rewrite it")
     p.add_argument("--timeout", type=float, help="hard limit per equation in seconds "
                                                  "(default 3 x budget + 300; pykan 1800)")
     return p
@@ -227,6 +254,9 @@ def main(argv, doc: str, methods: list[str]) -> int:
     for method in a.method:
         timeout = a.timeout or (1800.0 if method == "pykan" else 3 * a.budget + 300)
         out = Path(a.out) if a.out else default_out(method, a.shard)
+        if a.rejudge:
+            print(f"[{method}] judged {rejudge(out, a.data_dir)} rows again in {out}")
+            continue
         done = done_keys(out)
         tasks = [{"method": method, "name": n, "noise": nz, "seed": a.seed, "budget": a.budget,
                   "data_dir": a.data_dir, "timeout": timeout}

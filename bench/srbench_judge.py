@@ -2,7 +2,7 @@
 
 Exact: the formula and the truth are sympy-equal (their difference simplifies to 0 or their
 ratio to 1) after floats are snapped to nearby exact constants (p/q · {1, π, π², 1/π, e, √2,
-√π}, q ≤ 100, within 1e-6 relative), or they have the same expression tree with every number
+√π, 1/√(2π)}, q ≤ 100, within 1e-6 relative), or they have the same expression tree with every number
 within 1e-6 relative (π and other constants evaluated). Variables whose range is positive are
 positive symbols (non-negative when the range starts at 0), so ``sqrt(x**2)`` equals ``x`` on
 the Feynman ranges: the data cannot tell them apart, and the physics' variables are positive.
@@ -19,7 +19,7 @@ REL = 1e-6          #: constants within this relative distance count as equal
 R2_OK = 0.999       #: SRBench's accuracy criterion
 MAX_OPS = 250       #: formulas larger than this are not given to sympy.simplify (too slow)
 _BASES = (sympy.Integer(1), sympy.pi, sympy.pi**2, 1 / sympy.pi, sympy.E, sympy.sqrt(2),
-          sympy.sqrt(sympy.pi))
+          sympy.sqrt(sympy.pi), 1 / sympy.sqrt(2 * sympy.pi))
 #: function names a formula string may use besides sympy's (gplearn, pykan spellings)
 _FUNCS = {"arcsin": sympy.asin, "arccos": sympy.acos, "arctan": sympy.atan,
           "arctanh": sympy.atanh, "sgn": sympy.sign, "abs": sympy.Abs}

@@ -66,6 +66,13 @@ def totals(rows) -> list[dict]:
     return out
 
 
+def budget_text(t: dict) -> str:
+    """The budgets of a totals row; pykan has none (its pipeline runs a fixed number of steps)."""
+    if t["method"] == "pykan":
+        return "none (fixed pipeline)"
+    return ", ".join(f"{b:g}" for b in t["budgets"])
+
+
 def render(rows) -> str:
     """The markdown section (without the markers)."""
     from kanir.datasets import feynman
@@ -82,7 +89,7 @@ def render(rows) -> str:
     for t in totals(rows):
         lines.append(f"| {t['method']} | {t['noise']:g} | {t['run']} | {t['exact']}/{t['run']} | "
                      f"{t['accurate']}/{t['run']} | {t['median_s']:.0f} | "
-                     f"{', '.join(f'{b:g}' for b in t['budgets'])} |")
+                     f"{budget_text(t)} |")
     misses: dict[str, int] = {}
     for r in rows:
         if r["method"] == "kanir" and not r.get("exact"):

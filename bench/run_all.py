@@ -24,9 +24,15 @@ RESULTS_DIR = BENCH / "results"
 RESULTS_MD = BENCH / "RESULTS.md"
 
 
+#: the Feynman benchmark's scripts: hours long, JSON-lines results, their own report
+#: (bench/report_discover.py); not run from here
+OWN_DRIVER = {"discover", "baselines"}
+
+
 def discover() -> dict[str, Path]:
-    """{name: script} for every bench/bench_<name>.py, sorted by name."""
-    return {p.stem.removeprefix("bench_"): p for p in sorted(BENCH.glob("bench_*.py"))}
+    """{name: script} for every bench/bench_<name>.py but OWN_DRIVER, sorted by name."""
+    return {p.stem.removeprefix("bench_"): p for p in sorted(BENCH.glob("bench_*.py"))
+            if p.stem.removeprefix("bench_") not in OWN_DRIVER}
 
 
 def run_one(name: str, script: Path, quick: bool, timeout: float) -> dict:

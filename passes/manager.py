@@ -623,7 +623,8 @@ def _register_builtin() -> None:
          ("topk", "int", "how many to return"),
          ("weight_simple", "float", "simplicity vs R^2 (0..1)"), *_FIT,
          ("r2_loss_fun", "any", "pykan's custom R^2 term"),
-         ("c_loss_fun", "any", "pykan's custom complexity term")),
+         ("c_loss_fun", "any", "pykan's custom complexity term"),
+         ("prior", "any", "a Prior (kanir.symbolic.priors) or a list of them")),
         kind="analysis", data="optional")
 
 

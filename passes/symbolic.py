@@ -29,6 +29,7 @@ from kanir.grammar.printer import exact_text
 from kanir.ir.activation import Activation, SymbolicPart
 from kanir.ir.graph import KanGraph
 from kanir.ir.library import DEFAULT_FIT_LIB, LIBRARY
+from kanir.symbolic.priors import as_priors, prior_penalty
 from kanir.symbolic.report import FIXED, KEPT, EdgeFit, SymbolicReport
 from kanir.symbolic.snap import snap_params
 from kanir.symbolic.symfit import Y_TH, FitRow, fit_affine
@@ -151,14 +152,17 @@ def symbolic_edges(graph: KanGraph, include_both: bool = True) -> list[tuple[int
 def suggest_symbolic(graph: KanGraph, l: int, i: int, j: int, x=None, *, samples=None, lib=None,
                      topk: int | None = 5, weight_simple: float = 0.8,
                      a_range=(-10, 10), b_range=(-10, 10), y_th: float = Y_TH,
-                     r2_loss_fun=None, c_loss_fun=None) -> list[FitRow]:
+                     r2_loss_fun=None, c_loss_fun=None, prior=None) -> list[FitRow]:
     """The ``topk`` library functions that best fit edge (l, i, j), best first.
 
     The edge's samples come from data ``x`` (model inputs) or are given as ``samples=(edge
     inputs, edge outputs)``. Each row has the fitted (a, b, c, d), R², complexity and the score
     ``weight_simple·complexity + (1-weight_simple)·log2(1-R²+1e-5)`` (lower is better), or
     with pykan's ``r2_loss_fun``/``c_loss_fun`` in place of those two terms (see :func:`ranking`).
+    ``prior``: a :class:`kanir.symbolic.priors.Prior` (or a list): candidates contradicting it
+    are ranked down by its penalty (e.g. ``Diverges(1.0)``).
     """
+    priors = as_priors(prior)
     l, i, j = _check_edge(graph, l, i, j)
     if topk is not None:
         topk = as_int(topk, "topk", 1)
@@ -168,7 +172,7 @@ def suggest_symbolic(graph: KanGraph, l: int, i: int, j: int, x=None, *, samples
     fit = fit_affine(xs, ys, _lib_names(lib), _check_range(a_range, "a_range"),
                      _check_range(b_range, "b_range"), y_th=y_th, weights=w)
     rows = ranking(fit, 0, xs[0], ys[0], w[0], _weight(weight_simple), y_th, r2_loss_fun,
-                   c_loss_fun)
+                   c_loss_fun, priors)
     return rows if topk is None else rows[:topk]
 
 
@@ -210,7 +214,7 @@ CANCEL_OK = 2.0
 
 
 def ranking(res, e: int, xs, ys, w, weight_simple: float = 0.8, y_th: float = Y_TH,
-            r2_loss_fun=None, c_loss_fun=None) -> list[FitRow]:
+            r2_loss_fun=None, c_loss_fun=None, priors=()) -> list[FitRow]:
     """All candidates of edge ``e`` of a fit_affine result, best first.
 
     The score is symfit's (``weight_simple``·complexity + (1-weight_simple)·log2(1-R²+1e-5))
@@ -221,7 +225,8 @@ def ranking(res, e: int, xs, ys, w, weight_simple: float = 0.8, y_th: float = Y_
 
     ``r2_loss_fun`` / ``c_loss_fun`` (pykan's names) replace the two terms of the score: the
     score becomes ``weight_simple·c_loss_fun(complexity) + (1-weight_simple)·r2_loss_fun(R²)``,
-    each called once with a numpy array of every candidate's value.
+    each called once with a numpy array of every candidate's value. ``priors``
+    (:mod:`kanir.symbolic.priors`) add their penalty to candidates that contradict them.
     """
     rows = res.ranking(e, None, weight_simple)
     if r2_loss_fun is not None or c_loss_fun is not None:
@@ -234,6 +239,9 @@ def ranking(res, e: int, xs, ys, w, weight_simple: float = 0.8, y_th: float = Y_
             continue
         pen = 0.0 if ratio <= CANCEL_OK else (
             math.inf if not math.isfinite(ratio) else 2 * weight_simple * math.log2(ratio / CANCEL_OK))
+        if priors and math.isfinite(pen):
+            keep = w > 0
+            pen += prior_penalty(priors, r, xs[keep], ys[keep])
         out.append(r._replace(score=r.score + pen))
     out.sort(key=lambda r: (round(r.score, 6), r.complexity, round(abs(r.b), 9), r.name))
     return out

@@ -42,16 +42,16 @@ INV_SQRT = "1/sqrt(x)"
 class Settings:
     """Samples, grid and training steps; ``QUICK`` is what the test runs."""
 
-    n: int = 600
+    n: int = 400
     vmax: float = 0.9
     grid: int = 20
-    steps: int = 80
-    t_steps: int = 50
+    steps: int = 200  # with 60 the q̈ error is 6e-3 and T's fitted pole sits at q̇² = 1.2
+    t_steps: int = 40
     seed: int = 0
 
 
 FULL = Settings()
-QUICK = Settings(n=400, steps=60, t_steps=30)
+QUICK = FULL  # already under a minute on 2 busy cores
 
 
 def acceleration(x: torch.Tensor) -> torch.Tensor:

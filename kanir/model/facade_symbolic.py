@@ -197,7 +197,7 @@ class SymbolicMethods:
     def auto_symbolic(self, a_range=(-10, 10), b_range=(-10, 10), lib=None, verbose=1,
                       weight_simple: float = 0.8, r2_threshold: float = 0.0,
                       log_history: bool = True, *, x=None, y=None, snap: bool = True,
-                      drop_constant: bool = True) -> SymbolicReport:
+                      drop_constant: bool = True, constraints=None) -> SymbolicReport:
         """Fix every active spline edge to its best library function (one batched fit of all
         edges × all functions of ``lib``, default pykan's 29). Edges whose best R² is below
         ``r2_threshold`` stay splines; constant edges are removed with their value folded into
@@ -208,7 +208,11 @@ class SymbolicMethods:
         for the cached training inputs — ``y`` given earlier without ``x`` — else the model's own
         outputs before the change): a :class:`~kanir.symbolic.guard.SymbolicCollapseWarning`
         (also in ``report.warnings``) says when an output lost every input (all its edges became
-        constants) or the fit got much worse; ``model.rewind`` undoes the change."""
+        constants) or the fit got much worse; ``model.rewind`` undoes the change.
+
+        ``constraints`` (:mod:`kanir.science.constraints`; default: those the objective of the
+        last ``fit`` declared, e.g. a Lagrangian's ∂²L/∂q̇² ≠ 0; ``()``: none): a candidate
+        that breaks one is passed over for the next, with a SymbolicConstraintWarning."""
         xs = self._sym_x(x, "auto_symbolic")
         before_graph, before_label = self.graph, self.version
         labels, _ = self._targets(xs, x, y)
@@ -220,7 +224,9 @@ class SymbolicMethods:
                              lambda r: dict(fixed=len(r.info.fixed), kept=len(r.info.kept)),
                              x=xs, graph=before_graph, lib=lib, a_range=a_range,
                              b_range=b_range, r2_threshold=r2_threshold,
-                             weight_simple=weight_simple, snap=snap, drop_constant=drop_constant)
+                             weight_simple=weight_simple, snap=snap, drop_constant=drop_constant,
+                             constraints=(getattr(self, "objective_constraints", ())
+                                          if constraints is None else constraints))
         g, report = rec.graph, rec.info
         self.symbolic_report = report
         after = self._outputs(xs[rows])

@@ -597,7 +597,8 @@ def _register_builtin() -> None:
          ("edges", "list", "only these (l, i, j) edges"),
          ("drop_constant", "bool", "remove edges fitted as constants"), _FIT[2],
          ("grid_number", "int", "grid points of the (a, b) search"),
-         ("iteration", "int", "refinements of the (a, b) search")),
+         ("iteration", "int", "refinements of the (a, b) search"),
+         ("constraints", "any", "Constraint objects (kanir.science.constraints)")),
         data="required", returns_info=True)
     # analyses: results, never graphs
     reg("find-swap", sw.find_swap, "the node order auto-swap would choose, per hidden layer",
@@ -623,7 +624,8 @@ def _register_builtin() -> None:
          ("topk", "int", "how many to return"),
          ("weight_simple", "float", "simplicity vs R^2 (0..1)"), *_FIT,
          ("r2_loss_fun", "any", "pykan's custom R^2 term"),
-         ("c_loss_fun", "any", "pykan's custom complexity term")),
+         ("c_loss_fun", "any", "pykan's custom complexity term"),
+         ("prior", "any", "a Prior (kanir.symbolic.priors) or a list of them")),
         kind="analysis", data="optional")
 
 

@@ -29,6 +29,7 @@ from kanir.grammar.printer import exact_text
 from kanir.ir.activation import Activation, SymbolicPart
 from kanir.ir.graph import KanGraph
 from kanir.ir.library import DEFAULT_FIT_LIB, LIBRARY
+from kanir.symbolic.priors import as_priors, prior_penalty
 from kanir.symbolic.report import FIXED, KEPT, EdgeFit, SymbolicReport
 from kanir.symbolic.snap import snap_params
 from kanir.symbolic.symfit import Y_TH, FitRow, fit_affine
@@ -151,14 +152,17 @@ def symbolic_edges(graph: KanGraph, include_both: bool = True) -> list[tuple[int
 def suggest_symbolic(graph: KanGraph, l: int, i: int, j: int, x=None, *, samples=None, lib=None,
                      topk: int | None = 5, weight_simple: float = 0.8,
                      a_range=(-10, 10), b_range=(-10, 10), y_th: float = Y_TH,
-                     r2_loss_fun=None, c_loss_fun=None) -> list[FitRow]:
+                     r2_loss_fun=None, c_loss_fun=None, prior=None) -> list[FitRow]:
     """The ``topk`` library functions that best fit edge (l, i, j), best first.
 
     The edge's samples come from data ``x`` (model inputs) or are given as ``samples=(edge
     inputs, edge outputs)``. Each row has the fitted (a, b, c, d), R², complexity and the score
     ``weight_simple·complexity + (1-weight_simple)·log2(1-R²+1e-5)`` (lower is better), or
     with pykan's ``r2_loss_fun``/``c_loss_fun`` in place of those two terms (see :func:`ranking`).
+    ``prior``: a :class:`kanir.symbolic.priors.Prior` (or a list): candidates contradicting it
+    are ranked down by its penalty (e.g. ``Diverges(1.0)``).
     """
+    priors = as_priors(prior)
     l, i, j = _check_edge(graph, l, i, j)
     if topk is not None:
         topk = as_int(topk, "topk", 1)
@@ -168,7 +172,7 @@ def suggest_symbolic(graph: KanGraph, l: int, i: int, j: int, x=None, *, samples
     fit = fit_affine(xs, ys, _lib_names(lib), _check_range(a_range, "a_range"),
                      _check_range(b_range, "b_range"), y_th=y_th, weights=w)
     rows = ranking(fit, 0, xs[0], ys[0], w[0], _weight(weight_simple), y_th, r2_loss_fun,
-                   c_loss_fun)
+                   c_loss_fun, priors)
     return rows if topk is None else rows[:topk]
 
 
@@ -210,7 +214,7 @@ CANCEL_OK = 2.0
 
 
 def ranking(res, e: int, xs, ys, w, weight_simple: float = 0.8, y_th: float = Y_TH,
-            r2_loss_fun=None, c_loss_fun=None) -> list[FitRow]:
+            r2_loss_fun=None, c_loss_fun=None, priors=()) -> list[FitRow]:
     """All candidates of edge ``e`` of a fit_affine result, best first.
 
     The score is symfit's (``weight_simple``·complexity + (1-weight_simple)·log2(1-R²+1e-5))
@@ -221,7 +225,8 @@ def ranking(res, e: int, xs, ys, w, weight_simple: float = 0.8, y_th: float = Y_
 
     ``r2_loss_fun`` / ``c_loss_fun`` (pykan's names) replace the two terms of the score: the
     score becomes ``weight_simple·c_loss_fun(complexity) + (1-weight_simple)·r2_loss_fun(R²)``,
-    each called once with a numpy array of every candidate's value.
+    each called once with a numpy array of every candidate's value. ``priors``
+    (:mod:`kanir.symbolic.priors`) add their penalty to candidates that contradict them.
     """
     rows = res.ranking(e, None, weight_simple)
     if r2_loss_fun is not None or c_loss_fun is not None:
@@ -234,6 +239,9 @@ def ranking(res, e: int, xs, ys, w, weight_simple: float = 0.8, y_th: float = Y_
             continue
         pen = 0.0 if ratio <= CANCEL_OK else (
             math.inf if not math.isfinite(ratio) else 2 * weight_simple * math.log2(ratio / CANCEL_OK))
+        if priors and math.isfinite(pen):
+            keep = w > 0
+            pen += prior_penalty(priors, r, xs[keep], ys[keep])
         out.append(r._replace(score=r.score + pen))
     out.sort(key=lambda r: (round(r.score, 6), r.complexity, round(abs(r.b), 9), r.name))
     return out
@@ -373,7 +381,7 @@ def auto_symbolic(graph: KanGraph, x, lib=None, *, a_range=(-10, 10), b_range=(-
                   r2_threshold: float = 0.0, weight_simple: float = 0.8, snap: bool = True,
                   snap_tol: float = 0.05, edges: Iterable[tuple[int, int, int]] | None = None,
                   drop_constant: bool = True, y_th: float = Y_TH, grid_number: int = 101,
-                  iteration: int = 3) -> tuple[KanGraph, SymbolicReport]:
+                  iteration: int = 3, constraints=()) -> tuple[KanGraph, SymbolicReport]:
     """Fix every active spline edge (or the listed ``edges``) to its best library function.
 
     All edges × all functions of ``lib`` (default: pykan's 29) are fitted in one batched call on
@@ -382,8 +390,14 @@ def auto_symbolic(graph: KanGraph, x, lib=None, *, a_range=(-10, 10), b_range=(-
     stays a spline and the report says so. With ``drop_constant``, an edge whose best function is
     the constant ``0`` (c = 0, value d) is removed and d, times the subnode's scale, added to the
     subnode's bias: the function is the same, the formula has one term less, and the edge no
-    longer keeps its spline for ``unfix``. Returns (new graph, :class:`SymbolicReport`).
+    longer keeps its spline for ``unfix``. ``constraints``
+    (:mod:`kanir.science.constraints`): a candidate that makes the model break one is passed
+    over for the next (a SymbolicConstraintWarning says so). Returns (new graph,
+    :class:`SymbolicReport`).
     """
+    from kanir.science.constraints import SymbolicConstraintWarning, as_constraints
+
+    cons = as_constraints(constraints)
     require_layered(graph, "auto_symbolic")
     names = _lib_names(lib)
     ws = _weight(weight_simple)
@@ -407,7 +421,31 @@ def auto_symbolic(graph: KanGraph, x, lib=None, *, a_range=(-10, 10), b_range=(-
         if not bool(alive[e]):
             report.edges.append(EdgeFit(edge, KEPT, reason="no finite sample"))
             continue
-        best = ranking(res, int(row_of[e]), xs[e], ys[e], w[e], ws, y_th)[0]
+        ranked = ranking(res, int(row_of[e]), xs[e], ys[e], w[e], ws, y_th)
+        best, rejected, chosen = ranked[0], [], None
+        for cand in ranked if cons else ():
+            if not (math.isfinite(cand.r2) and math.isfinite(cand.score)) or \
+                    cand.r2 < r2_threshold - 1e-12:
+                break
+            trial = _apply(h, edge, cand, xs[e], ys[e], w[e], snap, snap_tol, y_th,
+                           drop_constant)[0]
+            why = [v for v in (c.violation(trial, x) for c in cons) if v]
+            if not why:
+                chosen = cand
+                break
+            rejected.append(f"{cand.name} ({'; '.join(why)})")
+        if chosen is not None:
+            best = chosen
+        elif rejected:  # no acceptable candidate: keep the spline
+            report.edges.append(EdgeFit(edge, KEPT, reason="every candidate breaks a "
+                                        "constraint: " + ", ".join(rejected)))
+            warnings.warn(f"auto_symbolic: edge {edge} kept its spline: every candidate breaks "
+                          f"a constraint ({', '.join(rejected)})", SymbolicConstraintWarning,
+                          stacklevel=2)
+            continue
+        if rejected:
+            warnings.warn(f"auto_symbolic: edge {edge} rejected {', '.join(rejected)}; chose "
+                          f"{best.name}", SymbolicConstraintWarning, stacklevel=2)
         if not (math.isfinite(best.r2) and math.isfinite(best.score)) or \
                 best.r2 < r2_threshold - 1e-12:  # (R² of a constant fit rounds to -2e-16)
             why = (f"best {best.name}, R²={best.r2:.4g} < {r2_threshold:g}"
@@ -416,17 +454,28 @@ def auto_symbolic(graph: KanGraph, x, lib=None, *, a_range=(-10, 10), b_range=(-
             report.edges.append(EdgeFit(edge, KEPT, r2=best.r2, complexity=best.complexity,
                                         best=best, reason=why))
             continue
-        p, exact = (best.a, best.b, best.c, best.d), (None,) * 4
-        if snap:
-            p, exact = _snap(best.name, p, xs[e], ys[e], w[e], snap_tol, y_th)
-        note = ""
-        if drop_constant and best.name == "0":
-            h.set_edge(*edge, None)
-            sub = h.subnode(edge[0] + 1, edge[2])
-            sub["bias"] = float(sub["bias"] + sub["scale"] * p[3])
-            note = "constant: edge removed, its value folded into the subnode bias"
-        else:
-            h.set_edge(*edge, _fixed_act(h.edge(*edge), best.name, p, exact))
+        h, p, exact, note = _apply(h, edge, best, xs[e], ys[e], w[e], snap, snap_tol, y_th,
+                                   drop_constant)
+        if rejected:
+            note = (note + "; " if note else "") + "passed over: " + ", ".join(rejected)
         report.edges.append(EdgeFit(edge, FIXED, best.name, tuple(p), best.r2, best.complexity,
                                     tuple(exact), best, note))
     return verified(h), report
+
+
+def _apply(h: KanGraph, edge, best: FitRow, xs, ys, w, snap: bool, snap_tol: float, y_th: float,
+           drop_constant: bool):
+    """(a copy of h with ``edge`` set to candidate ``best``, params, exact values, note)."""
+    h = h.copy()
+    p, exact = (best.a, best.b, best.c, best.d), (None,) * 4
+    if snap:
+        p, exact = _snap(best.name, p, xs, ys, w, snap_tol, y_th)
+    note = ""
+    if drop_constant and best.name == "0":
+        h.set_edge(*edge, None)
+        sub = h.subnode(edge[0] + 1, edge[2])
+        sub["bias"] = float(sub["bias"] + sub["scale"] * p[3])
+        note = "constant: edge removed, its value folded into the subnode bias"
+    else:
+        h.set_edge(*edge, _fixed_act(h.edge(*edge), best.name, p, exact))
+    return h, p, exact, note

@@ -112,27 +112,30 @@ class SymbolicMethods:
     # ------------------------------------------------------------------ edges
     def symbolic_candidates(self, l: int, i: int, j: int, lib=None, topk: int | None = 5,
                             weight_simple: float = 0.8, a_range=(-10, 10), b_range=(-10, 10),
-                            x=None, r2_loss_fun=None, c_loss_fun=None) -> list[FitRow]:
+                            x=None, r2_loss_fun=None, c_loss_fun=None, prior=None
+                            ) -> list[FitRow]:
         """kanir's full answer behind ``suggest_symbolic``: the ``topk`` best library functions
         for edge (l, i, j), best first, as rows (name, a, b, c, d, R², complexity, score; lower
         score is better; ``topk=None``: all). ``x``: data to sample the edge on (default: the
-        last training inputs)."""
+        last training inputs). ``prior``: what is known about the function, a
+        :class:`kanir.symbolic.priors.Prior` or a list (e.g. ``Diverges(1.0)``); candidates that
+        contradict it are ranked down."""
         from kanir.passes import symbolic as _sym
 
         return _sym.suggest_symbolic(self.graph, l, i, j, self._sym_x(x, "suggest_symbolic"),
                                      lib=lib, topk=topk, weight_simple=weight_simple,
                                      a_range=a_range, b_range=b_range, r2_loss_fun=r2_loss_fun,
-                                     c_loss_fun=c_loss_fun)
+                                     c_loss_fun=c_loss_fun, prior=prior)
 
     def suggest_symbolic(self, l: int, i: int, j: int, a_range=(-10, 10), b_range=(-10, 10),
                          lib=None, topk: int = 5, verbose=True, r2_loss_fun=None, c_loss_fun=None,
-                         weight_simple: float = 0.8, *, x=None) -> Suggestion:
+                         weight_simple: float = 0.8, *, x=None, prior=None) -> Suggestion:
         """pykan's ``suggest_symbolic``: rank the library functions for edge (l, i, j), print
         the ``topk`` best as a table (unless ``verbose`` is false) and return the best as
         ``(name, fun, r2, c)``; ``fun`` is its library entry ``(torch, sympy, complexity,
-        safe torch)``. Every ranked row: :meth:`symbolic_candidates`."""
+        safe torch)``. Every ranked row: :meth:`symbolic_candidates`; ``prior`` as there."""
         rows = self.symbolic_candidates(l, i, j, lib, topk, weight_simple, a_range, b_range, x,
-                                        r2_loss_fun, c_loss_fun)
+                                        r2_loss_fun, c_loss_fun, prior)
         if verbose:
             print(suggestion_table(rows))
         best = rows[0]
@@ -194,7 +197,7 @@ class SymbolicMethods:
     def auto_symbolic(self, a_range=(-10, 10), b_range=(-10, 10), lib=None, verbose=1,
                       weight_simple: float = 0.8, r2_threshold: float = 0.0,
                       log_history: bool = True, *, x=None, y=None, snap: bool = True,
-                      drop_constant: bool = True) -> SymbolicReport:
+                      drop_constant: bool = True, constraints=None) -> SymbolicReport:
         """Fix every active spline edge to its best library function (one batched fit of all
         edges × all functions of ``lib``, default pykan's 29). Edges whose best R² is below
         ``r2_threshold`` stay splines; constant edges are removed with their value folded into
@@ -205,7 +208,11 @@ class SymbolicMethods:
         for the cached training inputs — ``y`` given earlier without ``x`` — else the model's own
         outputs before the change): a :class:`~kanir.symbolic.guard.SymbolicCollapseWarning`
         (also in ``report.warnings``) says when an output lost every input (all its edges became
-        constants) or the fit got much worse; ``model.rewind`` undoes the change."""
+        constants) or the fit got much worse; ``model.rewind`` undoes the change.
+
+        ``constraints`` (:mod:`kanir.science.constraints`; default: those the objective of the
+        last ``fit`` declared, e.g. a Lagrangian's ∂²L/∂q̇² ≠ 0; ``()``: none): a candidate
+        that breaks one is passed over for the next, with a SymbolicConstraintWarning."""
         xs = self._sym_x(x, "auto_symbolic")
         before_graph, before_label = self.graph, self.version
         labels, _ = self._targets(xs, x, y)
@@ -217,7 +224,9 @@ class SymbolicMethods:
                              lambda r: dict(fixed=len(r.info.fixed), kept=len(r.info.kept)),
                              x=xs, graph=before_graph, lib=lib, a_range=a_range,
                              b_range=b_range, r2_threshold=r2_threshold,
-                             weight_simple=weight_simple, snap=snap, drop_constant=drop_constant)
+                             weight_simple=weight_simple, snap=snap, drop_constant=drop_constant,
+                             constraints=(getattr(self, "objective_constraints", ())
+                                          if constraints is None else constraints))
         g, report = rec.graph, rec.info
         self.symbolic_report = report
         after = self._outputs(xs[rows])

@@ -294,6 +294,8 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
             save_fig=save_fig, save_fig_freq=save_fig_freq, test_loader=test_loader,
             grid_samples=grid_samples, objective=objective, model=self, stop=stop)
         self.cache_x = samples
+        # what the objective declares the model must keep (auto_symbolic respects it)
+        self.objective_constraints = tuple(getattr(objective, "constraints", ()) or ())
         self.net.drop_analysis()
         labels = dataset.get("train_label") if isinstance(dataset, dict) else None
         if objective is None and isinstance(labels, torch.Tensor) and labels.is_floating_point() \

@@ -19,6 +19,7 @@ from collections.abc import Callable
 import torch
 
 from kanir.errors import DataError, KanirError
+from kanir.science.constraints import NondegenerateKinetic
 from kanir.science.derivatives import hessian, jacobian
 
 __all__ = ["conserved_quantity", "lagrangian", "lagrangian_acceleration", "metric"]
@@ -75,7 +76,9 @@ def lagrangian_acceleration(model, x: torch.Tensor, create_graph: bool = False) 
 
 def lagrangian() -> Callable:
     """The objective of a Lagrangian learned from accelerations: the mean squared error
-    between the labels q̈ and :func:`lagrangian_acceleration` of the model."""
+    between the labels q̈ and :func:`lagrangian_acceleration` of the model. It declares
+    ``constraints``: :class:`~kanir.science.constraints.NondegenerateKinetic` (∂²L/∂q̇² must not
+    vanish), which ``auto_symbolic`` after this fit respects."""
 
     def objective(model, x, y):
         if y is None:
@@ -86,6 +89,7 @@ def lagrangian() -> Callable:
                             f"{tuple(y.shape)}")
         return ((acc - y) ** 2).mean()
 
+    objective.constraints = (NondegenerateKinetic(),)
     return objective
 
 

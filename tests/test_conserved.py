@@ -142,10 +142,12 @@ def test_a_mult_width_uses_linear_edges():
 
 
 def test_the_1d_oscillator_gives_its_energy_exactly():
-    found = conserved_quantities(["p", "-x"], 2, names=["x", "p"], steps=30, n_samples=200,
-                                 seeds=1)
+    # max_n is capped at dim - 1 = 1: two variables have at most one independent quantity
+    found = conserved_quantities(["p", "-x"], 2, max_n=5, names=["x", "p"], steps=30,
+                                 n_samples=200, seeds=1)
     assert len(found) == 1
     q = found[0]
+    assert q.width == [2, 1] and q.tries == 1 and q.seconds > 0
     xs, ps = sympy.symbols("x p", real=True)
     assert q.verified and q.objective < 1e-8
     assert sympy.simplify(q.formula - (xs ** 2 + ps ** 2)) == 0   # (x²+p²)/2 up to scale
@@ -162,15 +164,29 @@ def test_arguments_are_checked():
         conserved_quantities(["q", "-x"], 2, names=["x", "p"])
     with pytest.raises(KanirError, match="as a function z -> dz/dt or as one expression"):
         conserved_quantities("p", 2)
+    with pytest.raises(KanirError, match="max_n must be a positive integer, got 0"):
+        conserved_quantities(["p", "-x"], 2, max_n=0)
+    with pytest.raises(KanirError, match=r"from dim=2 inputs to 1 output, got \[3, 1\]"):
+        conserved_quantities(["p", "-x"], 2, widths=[[3, 1]])
 
 
-@pytest.mark.slow
-def test_the_2d_oscillator_gives_two_independent_energies():
-    found = conserved_quantities([str(f) for f in OSC2], 4, max_n=2, names=["x", "y", "px", "py"],
-                                 steps=50, n_samples=300, seeds=1)
-    assert [q.verified for q in found] == [True, True]
+@pytest.mark.heavy
+def test_the_2d_oscillator_gives_three_independent_quantities():
+    # examples/science/conserved_quantities.py's run: the additive KAN finds the two energies,
+    # fails the third; the mult KAN (linear edges) finds a quadratic invariant outside them
+    found = conserved_quantities([str(f) for f in OSC2], 4, max_n=3,
+                                 names=["x", "y", "px", "py"], seeds=1)
+    assert [q.verified for q in found] == [True, True, True]
+    assert [q.width for q in found] == [[4, 1], [4, 1], [4, [0, 2], 1]]
+    assert all(q.objective < 1e-6 for q in found)
     formulas = [q.formula for q in found]
     assert all(_conserved_2d(f) for f in formulas)
+    assert formulas[:2] == [x ** 2 + px ** 2, y ** 2 + py ** 2]
     grads = sympy.Matrix([[sympy.diff(f, s) for s in (x, y, px, py)] for f in formulas])
-    assert grads.rank() == 2                                       # functionally independent
-    assert set(formulas) == {x ** 2 + px ** 2, y ** 2 + py ** 2}
+    assert grads.rank() == 3                                       # functionally independent
+    # the third: a combination of H3 = x·py − y·px and H4 = x·y + px·py (reduced against the
+    # energies), not a function of the energies alone
+    a, b = sympy.symbols("a b")
+    sol = sympy.solve(sympy.Poly(formulas[2] - a * (x * py - y * px) - b * (x * y + px * py),
+                                 x, y, px, py).coeffs(), [a, b], dict=True)
+    assert sol and sol[0] != {a: 0, b: 0}

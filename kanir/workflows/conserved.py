@@ -1,17 +1,24 @@
 """Every functionally independent conserved quantity of ``dz/dt = field(z)`` (paper §5.1).
 
-One KAN per quantity is trained with the normalised-gradient objective
-(:func:`kanir.science.objectives.conserved_quantity`); the n-th is also penalised for the
-alignment of its gradient with the span of the gradients already found, so it cannot be a
-function of them. Each model is then made symbolic (auto_symbolic), its formula normalised in
-scale and offset and snapped (:func:`kanir.symbolic.snap.snap_scale_free`), and sympy checks
-that ``field · ∇H`` simplifies to 0.
+For each quantity KANs of a few widths (additive ``[dim, 1]`` first, then ``[dim, [0, 2], 1]``
+with two multiplication nodes and linear edges) are trained with the normalised-gradient
+objective (:func:`kanir.science.objectives.conserved_quantity`) plus a hinge penalty that
+charges only near-dependence on the quantities already found
+(:func:`independence_penalty`). A model below the objective tolerance is made symbolic
+(auto_symbolic), its formula normalised in scale and offset and snapped
+(:func:`kanir.symbolic.snap.snap_scale_free`); it is kept when sympy shows that
+``field · ∇H`` is 0 (:func:`is_conserved`) and the gradients of all found quantities have full
+rank (:func:`independent`).
 
-Found while making it reliable (1-D oscillator, [2,1] KAN, LBFGS, 50 steps, 1000 samples):
-with fit's default grid updates the objective stalls at ~0.07 (seeds 0, 1) — updating the
-grid to the spline's inputs reshapes the spline mid-descent; without them seeds 0 and 1 reach
-1e-10 and 1e-31, while seed 2 stays at 0.145 (a local minimum) and Adam (lr 0.01) stays at
-0.13-0.17. So training runs without grid updates and takes the best of a few seeds.
+Found while making it reliable. 1-D oscillator ([2,1] KAN, LBFGS, 50 steps): with fit's
+default grid updates the objective stalls at ~0.07, so training runs without them; the
+per-sample normalisation of the paper traps some seeds at 0.07-0.15, the batch one ("batch")
+does not. 2-D oscillator: the old penalty (mean squared cosine with the earlier gradients)
+charged the true x·py − y·px 0.47, so the third quantity never came; the hinge charges it 0.
+A [4,[0,2],1] KAN with cubic splines reached 1e-8 on it, but its auto_symbolic formula (37
+terms, nested exp/cos, floats) is not conserved, and sympy.simplify of its ``field · ∇H``
+ran for over 900 s: is_conserved now rejects such a formula numerically first, and the mult
+KAN uses linear edges (:data:`MULT_KAN`), which reach ~1e-31 and snap exactly.
 """
 
 from __future__ import annotations

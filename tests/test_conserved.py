@@ -170,9 +170,9 @@ def test_arguments_are_checked():
         conserved_quantities(["p", "-x"], 2, widths=[[3, 1]])
 
 
-@pytest.mark.heavy
+@pytest.mark.slow
 def test_the_2d_oscillator_gives_three_independent_quantities():
-    # examples/science/conserved_quantities.py's run: the additive KAN finds the two energies,
+    # 15-17 s on a quiet machine. The example's run: the additive KAN finds the two energies and
     # fails the third; the mult KAN (linear edges) finds a quadratic invariant outside them
     found = conserved_quantities([str(f) for f in OSC2], 4, max_n=3,
                                  names=["x", "y", "px", "py"], seeds=1)

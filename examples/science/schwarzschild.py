@@ -198,7 +198,8 @@ def run(s: Settings = FULL, log=print) -> dict:
 
     direct = []
     for seed in s.kan_seeds:
-        kan = kanir.KAN([1, 1], grid=20, k=3, seed=seed, device="cpu", dtype=torch.float64)
+        kan = kanir.KAN([1, 1], grid=20, k=3, seed=seed, device="cpu", dtype=torch.float64,
+                         grid_range=(R_MIN, R_MAX))
         kan.fit(data, opt="LBFGS", steps=s.kan_steps, objective=objective, update_grid=False,
                 progress=False)
         walls = domain_walls(r_dense, learned_prime(kan, r_dense))
@@ -212,7 +213,8 @@ def run(s: Settings = FULL, log=print) -> dict:
     with torch.no_grad():
         teacher["train_label"] = mlp(data["train_input"])
         teacher["test_label"] = mlp(data["test_input"])
-    kan = kanir.KAN([1, 1], grid=s.grids[0], k=3, seed=0, device="cpu", dtype=torch.float64)
+    kan = kanir.KAN([1, 1], grid=s.grids[0], k=3, seed=0, device="cpu", dtype=torch.float64,
+                     grid_range=(R_MIN, R_MAX))
     kan.fit(teacher, opt="LBFGS", steps=s.grid_steps, update_grid=False, progress=False)
     log(f"(c) KAN [1,1] fitted to the MLP: loss {loss_of(kan, data):.2e}")
     curve = []

@@ -287,7 +287,7 @@ def measure(run: Runner, quick: bool) -> dict:
                           "pykan": run("pykan", "memory", **mem)}
     R["memory"]["mlp"] = run("mlp", "memory", width=FWD_WIDTH, grid=GRID, batch=10_000,
                              n_params=R["kan_params_fwd"])
-    grids = [10, 50, 100, 200, 500] + ([] if quick else [1000])
+    grids = [10, 50, 100, 200, 500, 1000]
     steps = 50
     R["refine"] = {"steps": steps,
                    "kanir": run("kanir", "refine_curve", grids=grids, steps=steps),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -125,17 +126,24 @@ def rmse(model: kanir.KAN, data: dict) -> float:
         return float(((model(data["train_input"]) - data["train_label"]) ** 2).mean().sqrt())
 
 
+def _diagram(model: kanir.KAN, x: torch.Tensor, stem: Path) -> None:
+    """The scored diagram as DOT source (.gv), and as .svg where Graphviz's ``dot`` is
+    installed (the source is enough to run the example without it)."""
+    graph = model.attribute(x=x).scored_graph()
+    plot_diagram(graph, stem.with_suffix(".gv"))
+    if shutil.which("dot") is not None:
+        plot_diagram(graph, stem.with_suffix(".svg"))
+
+
 def analyse(name: str, kind: str, model: kanir.KAN, data: dict, out: Path, log) -> dict:
     x = data["train_input"]
     cost_trained = model.connection_cost(x)
     model.prune(x=x)
     cost_before = model.connection_cost(x)
-    plot_diagram(model.attribute(x=x).scored_graph(),
-                                 out / f"{name}_{kind}_before_swap.svg")
+    _diagram(model, x, out / f"{name}_{kind}_before_swap")
     model.auto_swap(x)
     cost_after = model.connection_cost(x)
-    plot_diagram(model.attribute(x=x).scored_graph(),
-                                 out / f"{name}_{kind}_after_swap.svg")
+    _diagram(model, x, out / f"{name}_{kind}_after_swap")
     found, groups = modules_found(model.graph, data["modules"])
     row = {"rmse": round(rmse(model, data), 4), "width": model.width_spec,
            "cost_trained": round(cost_trained, 4), "cost_before": round(cost_before, 4),

@@ -182,7 +182,8 @@ def run(settings: Settings = FULL, out: Path | None = None, tasks=("parity", "ma
         data = make()
         t0 = time.perf_counter()
         log(f"[{name}] training KAN {kan_width} ({settings.kan_steps} LBFGS steps, "
-            f"lamb={settings.kan_lamb})")
+            f"lamb={settings.kan_lamb})" if not ROUNDS[name] else "(20 LBFGS steps without "
+            f"sparsity, then {ROUNDS[name]} x (30 steps, lamb=0.005, prune))")
         kan = train_kan(data, kan_width, settings, ROUNDS[name])
         result[f"{name}_kan"] = analyse(name, "kan", kan, data, out, log)
         log(f"[{name}] training MLP {mlp_width} ({settings.mlp_steps} Adam steps, "

@@ -107,3 +107,27 @@ def test_parity_modules_and_costs(tmp_path):
         assert row["cost_after"] < row["cost_before"]
         assert row["rmse"] < 0.1
     assert (tmp_path / "parity_kan_after_swap.svg").exists()
+
+
+def test_modules_found_is_strict():
+    am = _example()
+    g = kanir.from_torch(nn.Sequential(nn.Linear(4, 2), nn.Tanh(), nn.Linear(2, 1)).double())
+    for i in (2, 3):
+        g.set_edge(0, i, 0, None)  # node 0 <- x0, x1 only; node 1 still <- all four
+    assert am.modules_found(g, [[0, 1], [2, 3]])[0] == 0  # x0, x1 also feed the hub node 1
+    for i in (0, 1):
+        g.set_edge(0, i, 1, None)
+    assert am.modules_found(g, [[0, 1], [2, 3]]) == (2, [[0, 1], [2, 3]])
+
+
+@pytest.mark.slow
+def test_majority_kan_shows_the_three_modules(tmp_path):
+    am = _example()
+    torch.set_num_threads(1)
+    result = am.run(am.Settings(seed=0), tmp_path, tasks=("majority",), log=lambda *_: None)
+    kan, mlp = result["majority_kan"], result["majority_mlp"]
+    assert kan["width"] == [9, 3, 1, 1] and kan["modules"] == 3
+    assert kan["input_groups"] == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert kan["rmse"] < 0.05 and kan["cost_after"] < 0.62 < kan["cost_before"]
+    assert mlp["modules"] == 0  # the MLP keeps a hub: every hidden node sees all nine inputs
+    assert (tmp_path / "majority_kan_after_swap.gv").exists()

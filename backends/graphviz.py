@@ -355,6 +355,7 @@ def render(dot: graphviz.Digraph, path, format: str | None = None) -> Path:
     if fmt in ("dot", "gv"):
         path.write_text(dot.source, encoding="utf-8")
         return path
+    _check_writable(path)  # an unwritable destination is the first thing to say, dot or not
     if shutil.which("dot") is None:
         raise GraphvizNotFoundError(f"cannot render {str(path)!r}: the Graphviz 'dot' program "
                                     f"is not installed; {INSTALL_HINT}; or write the DOT source "
@@ -368,6 +369,16 @@ def render(dot: graphviz.Digraph, path, format: str | None = None) -> Path:
         raise DiagramError(f"Graphviz could not render {str(path)!r} as {fmt!r}: {e}") from None
     path.write_bytes(data)
     return path
+
+
+def _check_writable(path: Path) -> None:
+    """Raise the OSError that writing ``path`` would raise (a read-only place, a path under a
+    file), leaving no file behind where there was none."""
+    existed = path.exists()
+    with open(path, "ab"):
+        pass
+    if not existed:
+        path.unlink()
 
 
 def plot(model_or_graph, path=None, **kw) -> graphviz.Digraph:

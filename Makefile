@@ -26,13 +26,13 @@ demo: $(STAMP)
 
 # The CI selection: every fast test plus the slow scientific checks that fit in the budget.
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -m "not heavy" $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadgroup -m "not heavy" $(PYTEST_ARGS)
 
 test-all: $(STAMP)
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadgroup -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -33,9 +33,9 @@ def test_demo_without_dot_tells_the_command_and_installs_nothing(tmp_path):
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs the make program")
 @pytest.mark.parametrize("target, selection", [
-    ("test-all", "-m pytest -n 2"),                    # every test, heavy ones included
-    ("test", '-m pytest -n 2 -m not heavy'),
-    ("test-fast", '-m pytest -n 2 -m not slow'),
+    ("test-all", "-m pytest -n 2 --dist loadgroup"),  # every test, heavy ones included
+    ("test", '-m pytest -n 2 --dist loadgroup -m not heavy'),
+    ("test-fast", '-m pytest -n 2 --dist loadgroup -m not slow'),
 ])
 def test_test_recipes_exist_and_select_their_tests(target, selection):
     """`make test-all` (advertised in the README) has a recipe; what each test target runs."""

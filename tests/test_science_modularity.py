@@ -112,8 +112,7 @@ def test_parity_kan_finds_the_five_modules(tmp_path):
     assert (tmp_path / "parity_kan_after_swap.gv").exists()
 
 
-@pytest.mark.slow
-@pytest.mark.heavy  # about a minute per seed on 2 shared cores
+@pytest.mark.slow  # 30-40 s per seed on 2 shared cores, KANs only
 @pytest.mark.parametrize("seed", [1, 2])
 def test_kan_modules_on_other_seeds(tmp_path, seed):
     am = _example()

@@ -46,7 +46,8 @@ class Settings:
     to ``rounds`` rounds of ``round_steps`` steps at ``kan_lamb`` followed by a prune and a
     ``polish_steps`` refit without sparsity. A round is kept only while the refit pruned KAN
     still fits the task (RMSE at most ``max_rmse``): once the network is minimal, more sparsity
-    removes an edge a module needs (parity's seed 0 then loses x2 and RMSE jumps to 0.39).
+    removes an edge a module needs (parity's seed 0 then keeps one input per output and its
+    RMSE jumps to 0.5).
     """
 
     warm_steps: int = 20

@@ -46,7 +46,7 @@ class NondegenerateKinetic(Constraint):
         self.n, self.tol = n, float(tol)
 
     def violation(self, graph, x):
-        from kanir.model.kan import KAN
+        from kanir.backends.torch import lower
         from kanir.science.derivatives import hessian, jacobian
 
         n_in = len(graph.input_names)
@@ -57,7 +57,7 @@ class NondegenerateKinetic(Constraint):
         x = torch.as_tensor(x, dtype=torch.float64)
         if x.shape[0] > CHECK_SAMPLES:
             x = x[torch.linspace(0, x.shape[0] - 1, CHECK_SAMPLES).round().long()]
-        model = KAN.from_graph(graph, dtype=torch.float64, versions=False)
+        model = lower(graph, dtype="float64")
         H = hessian(model, x, outputs=[0])[:, 0]
         J = jacobian(model, x)[:, 0]
         det = torch.linalg.det(H[:, n:, n:]).abs() ** (1.0 / n)

@@ -292,6 +292,8 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
         ``test_loader``; grid updates and a later ``refine`` then use a reservoir sample of
         ``grid_samples`` rows of it (docs/scale.md). Under torchrun each rank passes its shard.
         ``stop()`` -> True ends training after the current step (``history['stopped_by']``).
+        Symbolic edges' affine parameters train as in pykan; with L-BFGS those feeding spline
+        layers wait for the first step (so a just-fixed edge does not slide off their grids).
         """
         hist, samples = fit_with_samples(
             self.net, dataset, opt=opt, steps=steps, log=log, lamb=lamb,

@@ -309,6 +309,10 @@ def fit(module: KANModule, dataset, opt: str = "LBFGS", steps: int = 100, log: i
     after the function), and ``stopped_early`` (the step) when training stopped on NaN or
     because nothing trainable reaches the outputs.
 
+    With L-BFGS and more than one step, the affine parameters (a, b, c, d) of symbolic edges
+    that feed a layer with active splines stay still during the first step, while those
+    splines fit, and train from the second on (:func:`held_affines` says why).
+
     ``stop()`` (no arguments) is asked after every step; True ends training there, with
     ``stopped_early`` = that step and ``stopped_by`` = ``"stop"`` in the history (a deadline:
     ``stop=lambda: time.time() > t_end``). Across ranks every rank's ``stop`` must agree.

@@ -57,7 +57,7 @@ class NondegenerateKinetic(Constraint):
         x = torch.as_tensor(x, dtype=torch.float64)
         if x.shape[0] > CHECK_SAMPLES:
             x = x[torch.linspace(0, x.shape[0] - 1, CHECK_SAMPLES).round().long()]
-        model = lower(graph, dtype="float64")
+        model = lower(graph, dtype="float64")  # the torch module alone: science sits below model
         H = hessian(model, x, outputs=[0])[:, 0]
         J = jacobian(model, x)[:, 0]
         det = torch.linalg.det(H[:, n:, n:]).abs() ** (1.0 / n)

@@ -42,6 +42,14 @@ _LAZY = {
     "load_dataset": ("kanir.datasets", "load_dataset"),
     "parse_ir": ("kanir.ir.text", "parse_ir"),
     "discover": ("kanir.workflows.discover", "discover"),
+    # what is known before fitting: priors rank an edge's candidates (suggest_symbolic(prior=)),
+    # constraints reject auto_symbolic choices (an objective's, or auto_symbolic(constraints=))
+    "Prior": ("kanir.symbolic.priors", "Prior"),
+    "Diverges": ("kanir.symbolic.priors", "Diverges"),
+    "Bounded": ("kanir.symbolic.priors", "Bounded"),
+    "Constraint": ("kanir.science.constraints", "Constraint"),
+    "NondegenerateKinetic": ("kanir.science.constraints", "NondegenerateKinetic"),
+    "SymbolicConstraintWarning": ("kanir.science.constraints", "SymbolicConstraintWarning"),
 }
 
 

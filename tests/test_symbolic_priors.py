@@ -121,3 +121,19 @@ def test_the_lagrangian_objective_declares_its_constraint_and_fit_keeps_it():
         model.auto_symbolic(lib=["0", "x", "x^2"], verbose=0)
     assert any(issubclass(w.category, SymbolicConstraintWarning) for w in caught)
     assert NondegenerateKinetic().violation(model.graph, x) is None
+
+
+def test_priors_and_constraints_are_public_names_listed_in_the_api_reference():
+    from pathlib import Path
+
+    import kanir.science.constraints as cons
+    import kanir.symbolic.priors as priors
+
+    api = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    for mod, names in ((priors, ["Prior", "Diverges", "Bounded"]),
+                       (cons, ["Constraint", "NondegenerateKinetic", "SymbolicConstraintWarning"])):
+        assert f"::: {mod.__name__}" in api
+        for name in names:
+            assert getattr(kanir, name) is getattr(mod, name) and name in mod.__all__
+            assert f"`kanir.{name}`" in api and name in api.split(f"::: {mod.__name__}")[1]
+    from kanir import Diverges, NondegenerateKinetic  # noqa: F401  (as users write it)

@@ -138,11 +138,23 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
         self._graph_cache = None
 
     @classmethod
-    def from_graph(cls, graph: KanGraph, device=None, versions=True, **settings) -> KAN:
-        """A KAN whose module is the lowering of ``graph``; ``settings`` are the facade's own
-        keyword arguments (``grid_eps``, ``affine_trainable``, ``sp_trainable``,
-        ``sb_trainable``, ``max_versions``)."""
-        return cls(_module=lower(graph), device=device, versions=versions, **settings)
+    def from_graph(cls, graph: KanGraph, device=None, versions=True, *, grid=None, k=None,
+                   grid_range=None, base_fun=None, dtype=None, **settings) -> KAN:
+        """A KAN whose module is the lowering of ``graph``.
+
+        ``dtype`` converts the graph's parameters (default: the graph's dtype). ``grid``, ``k``,
+        ``grid_range`` and ``base_fun`` are the settings of splines the graph does not have
+        yet (``perturb``, ``expand_*`` and layers without splines take them); one that
+        contradicts a spline of the graph is an error (``refine`` moves existing splines to
+        another grid). ``settings``: the facade's own keyword arguments (``grid_eps``,
+        ``affine_trainable``, ``sp_trainable``, ``sb_trainable``, ``max_versions``, ...);
+        arguments that only build a fresh random network (``width``, ``noise_scale``, ...)
+        are refused. ``seed`` is accepted and unused: nothing here is random."""
+        from kanir.model.graph_settings import apply_settings, check_init_only
+
+        check_init_only(settings)
+        graph, dt = apply_settings(graph, grid, k, grid_range, base_fun, dtype)
+        return cls(_module=lower(graph, dtype=dt), device=device, versions=versions, **settings)
 
     @classmethod
     def from_tree(cls, tree, grid: int = 5, k: int = 3, device=None, dtype="float64", **kw) -> KAN:
@@ -280,6 +292,8 @@ class KAN(PykanMethods, PassMethods, SymbolicMethods, PlotMethods, nn.Module):
         ``test_loader``; grid updates and a later ``refine`` then use a reservoir sample of
         ``grid_samples`` rows of it (docs/scale.md). Under torchrun each rank passes its shard.
         ``stop()`` -> True ends training after the current step (``history['stopped_by']``).
+        Symbolic edges' affine parameters train as in pykan; with L-BFGS those feeding spline
+        layers wait for the first step (so a just-fixed edge does not slide off their grids).
         """
         hist, samples = fit_with_samples(
             self.net, dataset, opt=opt, steps=steps, log=log, lamb=lamb,

@@ -309,6 +309,10 @@ def fit(module: KANModule, dataset, opt: str = "LBFGS", steps: int = 100, log: i
     after the function), and ``stopped_early`` (the step) when training stopped on NaN or
     because nothing trainable reaches the outputs.
 
+    With L-BFGS and more than one step, the affine parameters (a, b, c, d) of symbolic edges
+    that feed a layer with active splines stay still during the first step, while those
+    splines fit, and train from the second on (:func:`held_affines` says why).
+
     ``stop()`` (no arguments) is asked after every step; True ends training there, with
     ``stopped_early`` = that step and ``stopped_by`` = ``"stop"`` in the history (a deadline:
     ``stop=lambda: time.time() > t_end``). Across ranks every rank's ``stop`` must agree.
@@ -415,6 +419,30 @@ def fit_with_samples(module: KANModule, dataset, opt, steps, log, lamb, lamb_l1,
     return hist, samples
 
 
+def held_affines(module: KANModule) -> list:
+    """The symbolic affines (a, b, c, d) that an L-BFGS fit holds still during its first step:
+    those of active symbolic edges whose layer feeds a layer with active splines, as (parameter,
+    gradient mask) pairs.
+
+    Why: right after ``fix_symbolic`` the next layer's splines are not yet fitted, and the
+    affine's gradient (through the residual base function and the random splines) dominates
+    the first L-BFGS iterations: they slide the edge's outputs off the next layer's grid, where
+    splines have neither value nor gradient, e.g. onto the minimum of a negatively scaled SiLU
+    base, a stationary point where the model is a constant and every gradient vanishes. After
+    one step with the splines fitted, the affines train with everything else (as in pykan)."""
+    out = []
+    layers = module.layers
+    for layer, nxt in zip(layers[:-1], layers[1:]):
+        sa = layer.sym_affine
+        if not sa.requires_grad or not bool((layer.mask_sym != 0).any()):
+            continue
+        if not bool((nxt.mask_sp != 0).any()):
+            continue
+        keep = (layer.mask_sym == 0).to(sa.dtype).unsqueeze(-1).expand_as(sa).clone()
+        out.append((sa, keep))
+    return out
+
+
 class _Step:
     """One training step's objective on a batch: the closure the optimiser calls (zero grads,
     forward, loss + lamb * regulariser, backward, and across ranks the reduction), with what the
@@ -425,6 +453,7 @@ class _Step:
         self.loss_fn = loss_fn
         self.objective, self.model = opts.get("objective"), opts.get("model")
         self.lamb = opts["lamb"]
+        self.held: list = []  # (parameter, 0/1 mask of its gradient) while held_affines applies
         self.use_reg = self.lamb > 0
         self.allow_empty = False  # across ranks: a rank's share of a minibatch may be empty
         self.reg_args = (opts["lamb_l1"], opts["lamb_entropy"], opts["lamb_coef"],
@@ -466,6 +495,9 @@ class _Step:
                 reg = obj = loss
             if obj.requires_grad:
                 obj.backward()
+                for par, keep in self.held:  # symbolic affines held still this step
+                    if par.grad is not None:
+                        par.grad.mul_(keep)
             else:  # nothing trainable reaches the output (all edges removed or constant)
                 state["frozen"] = True
             if comm is not None:
@@ -527,7 +559,12 @@ def _fit_dict(module, dataset, opts, optimizer, params, hist, comm) -> torch.Ten
     small = (n + x_te.shape[0]) * x_tr.shape[1] <= 1 << 22
     x_eval = torch.cat([x_tr, x_te]) if small and x_te.device == x_tr.device else None
     bar = _progress(steps, opts["progress"] and (comm is None or comm.rank == 0))
+    if isinstance(optimizer, LBFGS) and steps > 1:
+        step_fn.held = held_affines(module)
     for step in bar:
+        if step == 1 and step_fn.held:  # released: a fresh L-BFGS history over all parameters
+            step_fn.held = []
+            step_fn.optimizer = LBFGS(params, lr=opts["lr"], history_size=10)
         perm = torch.randperm(n_all, generator=gen, device="cpu")[:bs] if bs < n_all else None
         idx = None if perm is None else _share(perm, offset, n).to(x_tr.device)
         xb = x_tr if idx is None else x_tr[idx]

@@ -8,8 +8,9 @@ Tasks (every input combination, bits as -1/+1, labels 0/1):
 
 KANs follow one staged schedule on both tasks (see :class:`Settings`): a fit without
 sparsity, then sparse fit + prune + refit rounds, each kept only while the pruned KAN still fits.
-MLPs are trained in plain torch (L1 on the weights) and lowered into the IR with
-``kanir.from_torch``, so the same pruning, attribution and auto_swap act on both.
+MLPs are trained in plain torch on a like schedule (a fit without L1, then L1 + mask + refit
+rounds under the same fit guard) and lowered into the IR with ``kanir.from_torch``, so the same
+pruning, attribution and auto_swap act on both and both fit before their modularity is compared.
 
 Run: ``python examples/science/anatomical_modularity.py [--out DIR] [--quick] [--seeds 0,1,2]``;
 the last line printed is ``RESULT: {json}`` (the first seed's figures, the others' under

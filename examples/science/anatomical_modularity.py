@@ -316,7 +316,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=None, help="folder for the diagrams "
                     "(default: a new temporary folder)")
-    ap.add_argument("--quick", action="store_true", help="the test's smaller training budget")
+    ap.add_argument("--quick", action="store_true", help="at most 4 MLP rounds (the "
+                    "parity test's budget)")
     ap.add_argument("--seeds", default="0", help="comma-separated seeds (default 0); the "
                     "first one's figures lead the RESULT, the others go under 'seeds'")
     args = ap.parse_args(argv)

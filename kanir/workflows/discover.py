@@ -252,7 +252,31 @@ def _trees(surrogate, x, names, seed: int) -> list:
         if key not in seen:
             seen.add(key)
             out.append(t)
+    for t in out:
+        _pair_coupling(t, surrogate, x)
     return out
+
+
+def _pair_coupling(t, f, x) -> None:
+    """For a flat root ("add" or "mul" over 3-4 single variables): how strongly ``f`` couples
+    each pair of them (median cross share of the Hessian of f, of log|f| for "mul"), stored in
+    ``t.meta["pair_coupling"]`` ({"a | b": score}); :func:`_pair_trees` groups the most coupled
+    pair first (m0/sqrt(1 - v**2/c**2): v and c)."""
+    from kanir.science.modularity import probe
+
+    r = t.root
+    if r.kind not in ("add", "mul") or not 3 <= len(r.children) <= 4 \
+            or not all(c.is_leaf for c in r.children):
+        return
+    idx = [c.indices[0] for c in r.children]
+    try:
+        p = probe(f, x, list(t.names), order=2)
+        blocks = [[i] for i in idx]
+        pairs = (p.mul_profile(blocks) if r.kind == "mul" else p.add_profile(blocks))[1]
+        scores = {k: float(np.nanmedian(v.detach().cpu().numpy())) for k, v in pairs.items()}
+    except Exception:  # noqa: BLE001 - no scores: the pairs keep their plain order
+        return
+    t.meta["pair_coupling"] = {k: (v if math.isfinite(v) else 0.0) for k, v in scores.items()}
 
 
 def _trivial(t) -> bool:
@@ -443,7 +467,8 @@ def _rank(t) -> int:
 def _pair_trees(t) -> list:
     """For a flat root ("add" or "mul" over 3-4 single variables): the trees with one pair of
     them grouped ("gsep"), in case the surrogate was too coarse to see the pair's module
-    (m0/sqrt(1 - v**2/c**2) reads as mul(m0, v, c))."""
+    (m0/sqrt(1 - v**2/c**2) reads as mul(m0, v, c)); the pair the surrogate couples most
+    (``meta["pair_coupling"]``, see :func:`_pair_coupling`) comes first."""
     from kanir.science.tree import FunctionTree
 
     r = t.root
@@ -451,7 +476,10 @@ def _pair_trees(t) -> list:
             or not all(c.is_leaf for c in r.children):
         return []
     out = []
-    for a, b in combinations([c.indices[0] for c in r.children], 2):
+    coupling = t.meta.get("pair_coupling", {})
+    pairs = sorted(combinations([c.indices[0] for c in r.children], 2),
+                   key=lambda ab: -coupling.get(f"{t.names[ab[0]]} | {t.names[ab[1]]}", 0.0))
+    for a, b in pairs:
         g = t.graph.copy()
         pair = (a, b)
         g.add_node(pair, indices=pair, variables=(t.names[a], t.names[b]), kind="gsep",
@@ -488,23 +516,41 @@ def _relabel(t, nodes, kind: str, outer: bool = False):
 
 
 def pareto_front(cands: list[Candidate]) -> list[Candidate]:
-    """Candidates no simpler-or-equal one beats on held-out error, simplest first."""
-    front: list[Candidate] = []
-    for c in sorted(cands, key=lambda c: (c.complexity, c.error, str(c.formula))):
-        if not front or c.error < front[-1].error:
-            if front and front[-1].complexity == c.complexity:
-                front.pop()
-            front.append(c)
-    return front
+    """Candidates no simpler-or-equal one beats on held-out error, simplest first; plus the
+    same front among the formulas with exact constants only (no floats), so that an exact
+    formula a float one of equal tree size beats by rounding error stays selectable."""
+    def front_of(cs):
+        out: list[Candidate] = []
+        for c in sorted(cs, key=lambda c: (c.complexity, c.error, str(c.formula))):
+            if not out or c.error < out[-1].error:
+                if out and out[-1].complexity == c.complexity:
+                    out.pop()
+                out.append(c)
+        return out
+
+    front = front_of(cands)
+    exact = front_of([c for c in cands if _exact_constants(c.formula)])
+    keep = {id(c) for c in front} | {id(c) for c in exact}
+    return sorted((c for c in cands if id(c) in keep),
+                  key=lambda c: (c.complexity, c.error, str(c.formula)))
+
+
+def _exact_constants(expr) -> bool:
+    """True when ``expr`` has no float constants (integers, rationals, pi, e, sqrt(2) only)."""
+    return not expr.atoms(sympy.Float)
 
 
 def _choose(front: list[Candidate], tol: float) -> Candidate | None:
-    """The simplest front member within ``tol`` (or 2x the best error) of the data."""
+    """The simplest front member within ``tol`` (or 2x the best error) of the data, preferring
+    one with exact constants: a float constant is a fitted guess, and within the data's accuracy
+    (2x the best error covers label noise) the exact form explains the data as well."""
     if not front:
         return None
     best = min(c.error for c in front)
     limit = max(tol, 2 * best)
-    return next(c for c in front if c.error <= limit)
+    fits = [c for c in front if c.error <= limit]
+    exact = [c for c in fits if _exact_constants(c.formula)]
+    return (exact or fits)[0]
 
 
 # ----------------------------------------------------------------------------- entry point

@@ -10,6 +10,8 @@ from kanir.workflows.discover import (
     _pair_coupling,
     _pair_trees,
     _relabel,
+    _simplify_mode,
+    _strongly_coupled,
     pareto_front,
 )
 
@@ -49,5 +51,24 @@ def test_flat_tree_groups_the_most_coupled_pair_first():
     _pair_coupling(flat, sympy.sympify(expr), x)
     coupling = flat.meta["pair_coupling"]
     assert coupling["v | c"] > 10 * max(coupling["m0 | v"], coupling["m0 | c"])
-    first = _pair_trees(flat)[0]
+    trees = _pair_trees(flat)
+    first, strong = trees[0]
     assert first.compact() in ("mul(m0, gsep(v, c))", "mul(gsep(v, c), m0)")
+    assert strong and not any(s for _, s in trees[1:])
+
+
+def test_strongly_coupled_pairs():
+    # a fitted surrogate of an exact product: every pair near 0.005, none stands out
+    assert _strongly_coupled({"a | b": 0.003, "a | c": 0.005, "b | c": 0.004}) == set()
+    assert _strongly_coupled({"m0 | v": 0.0048, "m0 | c": 0.0067, "v | c": 0.056}) == {"v | c"}
+
+
+def test_formulas_sympy_cannot_simplify_in_time_are_read_unsimplified():
+    m0, v, c, x = sympy.symbols("m_0 v c x")
+    # I.10.7: trigsimp on this ran for minutes past the budget
+    slow = 6.29 * sympy.cosh(0.0308 * v + 0.507 * sympy.sqrt(0.984 * m0 - 0.8295)
+                             + 0.651 / (1.0798 * c - 0.357)**2) - 5.59
+    assert _simplify_mode(slow) is False
+    assert _simplify_mode(0.1 * v + sympy.sin(0.9 * m0 + 0.1) * sympy.cos(c)) is False
+    assert _simplify_mode(1.2 * m0 * sympy.sin(0.94 * x + 0.15)) == "auto"
+    assert _simplify_mode(m0 / sympy.sqrt(1 - v**2 / c**2)) == "auto"

@@ -367,11 +367,13 @@ class _Searcher:
                 self.clock.record("symbolic", t0, f"{origin}: some edges stay splines")
                 return
             _fit(model, self.ds_fit, 50, self.seed, self.clock, update_grid=False)
-            raw = model.formula(snap=False, floating_digit=None)[0]
-            snapped = model.formula(x=self.ds_fit["train_input"],
+            plain = model.formula(simplify=False, snap=False, floating_digit=None)[0]
+            mode = _simplify_mode(plain)
+            raw = model.formula(simplify=mode, snap=False, floating_digit=None)[0]
+            snapped = model.formula(simplify=mode, x=self.ds_fit["train_input"],
                                     y=self.ds_fit["train_label"])[0]
         if self.log_sign is not None:
-            raw, snapped = (_from_log(e, self.log_sign) for e in (raw, snapped))
+            raw, snapped = (_from_log(e, self.log_sign, mode) for e in (raw, snapped))
         self._keep(raw, snapped, model, origin, t0)
 
     def _keep(self, raw, snapped, model, origin: str, t0: float) -> None:
@@ -426,11 +428,28 @@ def _normal_form(expr):
     return sympy.powdenest(e, force=True)
 
 
-def _from_log(expr, sign: float):
+#: sympy functions whose products trigsimp (inside sympy.simplify) expands combinatorially
+_TRIG = (sympy.sin, sympy.cos, sympy.tan, sympy.cot, sympy.sinh, sympy.cosh, sympy.tanh)
+
+
+def _simplify_mode(expr):
+    """``simplify`` for reading a formula: "auto" (kanir's operation budget), but False when
+    ``expr`` holds two or more trigonometric or hyperbolic terms, or one whose argument sums
+    several variable terms: sympy's trigsimp on such formulas ran for minutes past the budget
+    (I.10.7: cosh(a*v + b*sqrt(m_0 - d) + e/(c - f)**2)), and it has no time limit of its own."""
+    trig = expr.atoms(*_TRIG)
+    if len(trig) >= 2 or any(
+            sum(1 for t in sympy.Add.make_args(a.args[0]) if not t.is_number) >= 2 for a in trig):
+        return False
+    return "auto"
+
+
+def _from_log(expr, sign: float, mode="auto"):
     """sign*exp(expr), with exp(log(a) + log(b)) folded back into a*b (logs of products are
-    combined formally)."""
+    combined formally); simplified as ``mode`` says (see :func:`_simplify_mode`)."""
     e = sympy.powsimp(sympy.exp(expr), force=True)
-    e = sympy.simplify(sympy.expand_log(e, force=True))
+    e = sympy.expand_log(e, force=True)
+    e = sympy.simplify(e) if mode == "auto" else e
     return e if sign > 0 else -e
 
 
@@ -468,7 +487,8 @@ def _pair_trees(t) -> list:
     """For a flat root ("add" or "mul" over 3-4 single variables): the trees with one pair of
     them grouped ("gsep"), in case the surrogate was too coarse to see the pair's module
     (m0/sqrt(1 - v**2/c**2) reads as mul(m0, v, c)); the pair the surrogate couples most
-    (``meta["pair_coupling"]``, see :func:`_pair_coupling`) comes first."""
+    (``meta["pair_coupling"]``, see :func:`_pair_coupling`) comes first. Returns (tree,
+    strongly coupled) pairs (see :func:`_strongly_coupled`)."""
     from kanir.science.tree import FunctionTree
 
     r = t.root
@@ -479,6 +499,7 @@ def _pair_trees(t) -> list:
     coupling = t.meta.get("pair_coupling", {})
     pairs = sorted(combinations([c.indices[0] for c in r.children], 2),
                    key=lambda ab: -coupling.get(f"{t.names[ab[0]]} | {t.names[ab[1]]}", 0.0))
+    strong = _strongly_coupled(coupling)
     for a, b in pairs:
         g = t.graph.copy()
         pair = (a, b)
@@ -489,7 +510,26 @@ def _pair_trees(t) -> list:
         g.add_edge(t.root_id, pair)
         g.add_edge(pair, (a,))
         g.add_edge(pair, (b,))
-        out.append(FunctionTree(g, t.root_id, t.names, t.unused, t.meta))
+        out.append((FunctionTree(g, t.root_id, t.names, t.unused, t.meta),
+                    f"{t.names[a]} | {t.names[b]}" in strong))
+    return out
+
+
+#: a pair of a flat root is "strongly coupled" when its coupling exceeds this and
+#: COUPLED_RATIO x the median coupling of the other pairs (fitted surrogates of exact products
+#: leave ~0.005 on every pair; m0/sqrt(1 - v**2/c**2) leaves 0.06 on (v, c))
+COUPLED_MIN = 0.02
+COUPLED_RATIO = 5.0
+
+
+def _strongly_coupled(coupling: dict) -> set:
+    """The pairs (``"a | b"``) of a flat root the surrogate clearly couples: the flat tree is
+    wrong about them, so their pair trees run before the flat tree's own guesses."""
+    out = set()
+    for k, v in coupling.items():
+        rest = [w for j, w in coupling.items() if j != k]
+        if v > COUPLED_MIN and v > COUPLED_RATIO * (float(np.median(rest)) if rest else 0.0):
+            out.add(k)
     return out
 
 
@@ -660,7 +700,8 @@ def _collect(engine, specs, clock: _Clock, tol: float | None) -> list:
 
 def _structures(surrogates) -> tuple[list, list]:
     """The structures to try, in order, from the trees the surrogate tasks read: sparse
-    structures first, then pair guesses, then dense blocks; within a rank the trees that leave
+    structures first (after the pair guesses for a pair the surrogate clearly couples, see
+    :func:`_strongly_coupled`), then the other pair guesses, then dense blocks; within a rank the trees that leave
     less to guess (fewer variables in "sym" nodes), then those of the more accurate surrogate
     (its derivatives are more trustworthy)."""
     structured, trees = [], []
@@ -670,8 +711,8 @@ def _structures(surrogates) -> tuple[list, list]:
             if not _trivial(tr):
                 guess = sum(len(n.variables) for n in tr.nodes() if n.kind == "sym")
                 structured += [(_rank(v), guess, res.rel, v, res.log_sign) for v in _variants(tr)]
-                structured += [(1, guess, res.rel, v, res.log_sign) for p in _pair_trees(tr)
-                               for v in _variants(p)]
+                structured += [(-1 if strong else 1, guess, res.rel, v, res.log_sign)
+                               for p, strong in _pair_trees(tr) for v in _variants(p)]
     structured.sort(key=lambda r: r[:3])
     structured = list({(v.compact(), ls): (v, ls) for *_, v, ls in structured}.values())
     return structured, trees

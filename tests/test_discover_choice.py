@@ -29,6 +29,18 @@ def test_choice_prefers_exact_constants_within_the_data_accuracy():
     assert _choose(pareto_front([floats, far]), 1e-6) is floats
 
 
+def test_an_exact_constant_is_not_preferred_when_nothing_fits():
+    s, th = sympy.symbols("sigma theta")
+    fitted = Candidate(1, 1.0001, sympy.Float(0.111435))  # every structure collapsed
+    snapped = Candidate(3, 1.02, sympy.exp(sympy.Rational(-7, 3)))
+    assert _choose(pareto_front([fitted, snapped]), 1e-6) is fitted
+    # an exact formula 30% worse than the best float fit is not the law either
+    best = Candidate(9, 0.010, 1.03 * th / s)
+    worse = Candidate(5, 0.013, th / s)
+    assert _choose(pareto_front([best, worse]), 1e-6) is worse  # simplest within 2x, as before
+    assert _choose(pareto_front([best, Candidate(11, 0.013, th / s + 1)]), 1e-6) is best
+
+
 def test_noisy_exact_formula_dominated_by_a_float_fit_stays_on_the_front():
     p, r = sympy.symbols("Pwr r")
     fitted = Candidate(9, 1.00e-3, 0.0795261 * p**1.00028 / r**2)  # fits the noise a bit

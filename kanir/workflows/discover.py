@@ -580,17 +580,25 @@ def _exact_constants(expr) -> bool:
     return not expr.atoms(sympy.Float)
 
 
+#: an exact-constant formula is preferred when its held-out error is within this factor of the
+#: best (label noise puts the exact law and a float fit of the noise within a few percent)
+EXACT_SLACK = 1.1
+
+
 def _choose(front: list[Candidate], tol: float) -> Candidate | None:
-    """The simplest front member within ``tol`` (or 2x the best error) of the data, preferring
-    one with exact constants: a float constant is a fitted guess, and within the data's accuracy
-    (2x the best error covers label noise) the exact form explains the data as well."""
+    """The simplest front member within ``tol`` (or 2x the best error) of the data; but first
+    the simplest one with exact constants within ``tol`` (or EXACT_SLACK x the best error):
+    a float constant is a fitted guess, and where the exact form explains the data as well, it
+    is the law. A constant is never preferred for being exact (it explains nothing)."""
     if not front:
         return None
     best = min(c.error for c in front)
+    exact = [c for c in front if c.error <= max(tol, EXACT_SLACK * best)
+             and _exact_constants(c.formula) and c.formula.free_symbols]
+    if exact:
+        return exact[0]
     limit = max(tol, 2 * best)
-    fits = [c for c in front if c.error <= limit]
-    exact = [c for c in fits if _exact_constants(c.formula)]
-    return (exact or fits)[0]
+    return next(c for c in front if c.error <= limit)
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -701,9 +709,9 @@ def _collect(engine, specs, clock: _Clock, tol: float | None) -> list:
 def _structures(surrogates) -> tuple[list, list]:
     """The structures to try, in order, from the trees the surrogate tasks read: sparse
     structures first (after the pair guesses for a pair the surrogate clearly couples, see
-    :func:`_strongly_coupled`), then the other pair guesses, then dense blocks; within a rank the trees that leave
-    less to guess (fewer variables in "sym" nodes), then those of the more accurate surrogate
-    (its derivatives are more trustworthy)."""
+    :func:`_strongly_coupled`), then the other pair guesses, then dense blocks; within a rank
+    the trees that leave less to guess (fewer variables in "sym" nodes), then those of the
+    more accurate surrogate (its derivatives are more trustworthy)."""
     structured, trees = [], []
     for res in surrogates:
         trees += res.trees

@@ -9,7 +9,8 @@ the trees read, held-out error); the truth is known. Checked in pipeline order, 
   within 1e-3 relative, but was not snapped to them;
 - "candidate missing from library": the truth uses a function the edge library lacks;
 - "tree wrong": the truth splits into additive or multiplicative blocks that no tree read from
-  the surrogate found, or the chosen tree splits the variables differently from the truth;
+  the surrogate found (nor the structure the formula came from, e.g. a pair guess), or the
+  chosen tree splits the variables differently from the truth;
 - "fit not accurate enough": the chosen formula's held-out error or test R² says the fit
   itself was not close (relative RMSE > max(1e-3, 3 x noise), or R² <= 0.999);
 - "symbolic fit": structure and fit were right; the edges got the wrong library functions.
@@ -123,6 +124,19 @@ def _close(formula, truth, syms, names, X_test) -> bool:
     return bool(np.all(np.abs(a - b) <= 1e-8 * (np.abs(b) + 1e-300))) and sj._equal(fs, truth)
 
 
+def _first_tree(text: str) -> str:
+    """The compact tree at the start of ``text`` (an origin such as
+    ``mul(x, gsep(y, z)), edge (0, 1, 0) = log`` -> ``mul(x, gsep(y, z))``)."""
+    depth = 0
+    for k, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if ch == ")" and depth == 0:
+            return text[:k + 1]
+        if depth == 0 and ch in ", ":
+            return text[:k]
+    return text
+
+
 def classify(row: dict, names, X_test, ranges=None) -> str | None:
     """The failed step for a judged result row of kanir (None when the row is exact)."""
     if row.get("exact"):
@@ -141,16 +155,17 @@ def classify(row: dict, names, X_test, ranges=None) -> str | None:
     if missing_functions(truth):
         return "candidate missing from library"
     found = trees_found(row.get("steps"))
+    origin = row.get("origin") or ""
+    m = re.match(r"(log )?tree (.*)", origin)
+    sb = _space_blocks("log" if m.group(1) else "y", _first_tree(m.group(2))) if m else None
+    if sb:  # the structure the formula came from (a pair guess, a relabelled tree) counts too
+        found.append(sb)
     for kind in ("add", "mul"):
         want = blocks(truth, kind)
         if len(want) > 1 and (kind, want) not in found:
             return "tree wrong"
-    origin = row.get("origin") or ""
-    m = re.match(r"(log )?tree (.*)", origin)
-    if m:
-        sb = _space_blocks("log" if m.group(1) else "y", m.group(2))
-        if sb and blocks(truth, sb[0]) != sb[1]:
-            return "tree wrong"
+    if sb and blocks(truth, sb[0]) != sb[1]:
+        return "tree wrong"
     err = row.get("held_out")  # relative to noisy labels when there is noise: allow for it
     limit = max(LOOSE, 3 * float(row.get("noise") or 0))
     if (err is not None and err == err and err > limit) or not row.get("r2", 0) > sj.R2_OK:

@@ -165,6 +165,13 @@ def test_misses_classifier_names_the_failed_step():
                  origin="log tree add(x, y, z)") == "tree wrong"
     assert _miss("x*y + 0.3*sin(x)", steps=log_tree, held_out=0.05, r2=0.99) == \
         "fit not accurate enough"
+    # the surrogate read a flat tree; the pair guess the formula came from had the truth's split
+    flat = [["tree", 0.1, "of y: mul(x, y, z)"]]
+    assert _miss("x*exp(y - z)", truth="x/sqrt(1 - y**2/z**2)", steps=flat, held_out=5e-3,
+                 r2=0.99997, origin="tree mul(x, gsep(y, z)), edge (0, 1, 0) = log") == \
+        "fit not accurate enough"
+    assert _miss("x*exp(y - z)", truth="x/sqrt(1 - y**2/z**2)", steps=flat, held_out=5e-3,
+                 r2=0.99997, origin="tree mul(x, y, z)") == "tree wrong"
     assert _miss("x*y + 1e-5*sin(x)", steps=log_tree) == "symbolic fit"
     assert discover_misses.classify({"exact": True}, ["x"], X2[:, :1]) is None
 

@@ -36,7 +36,9 @@ RECOVERY = [
     pytest.param("m0/sqrt(1-v**2/c**2)", "m0 v c", [(1, 5), (1, 2), (3, 10)],
                  marks=[pytest.mark.heavy, pytest.mark.xfail(
                      strict=True, reason="not recovered yet: the surrogates read mul(m0, v, c); "
-                     "the (v, c) pair guess is reached late and its fit stays ~1.5% off")],
+                     "the (v, c) pair guesses run first now (strongly coupled pair), but the "
+                     "gsep form has no library outer function and the product form's spline "
+                     "fit stays ~1.5% off")],
                  id="m0/sqrt(1-v**2/c**2)"),
     ("sqrt(x**2+y**2)", "x y", [(1, 3), (1, 3)]),
     ("1/sqrt(x)", "x", [(1, 5)]),

@@ -252,7 +252,31 @@ def _trees(surrogate, x, names, seed: int) -> list:
         if key not in seen:
             seen.add(key)
             out.append(t)
+    for t in out:
+        _pair_coupling(t, surrogate, x)
     return out
+
+
+def _pair_coupling(t, f, x) -> None:
+    """For a flat root ("add" or "mul" over 3-4 single variables): how strongly ``f`` couples
+    each pair of them (median cross share of the Hessian of f, of log|f| for "mul"), stored in
+    ``t.meta["pair_coupling"]`` ({"a | b": score}); :func:`_pair_trees` groups the most coupled
+    pair first (m0/sqrt(1 - v**2/c**2): v and c)."""
+    from kanir.science.modularity import probe
+
+    r = t.root
+    if r.kind not in ("add", "mul") or not 3 <= len(r.children) <= 4 \
+            or not all(c.is_leaf for c in r.children):
+        return
+    idx = [c.indices[0] for c in r.children]
+    try:
+        p = probe(f, x, list(t.names), order=2)
+        blocks = [[i] for i in idx]
+        pairs = (p.mul_profile(blocks) if r.kind == "mul" else p.add_profile(blocks))[1]
+        scores = {k: float(np.nanmedian(v.detach().cpu().numpy())) for k, v in pairs.items()}
+    except Exception:  # noqa: BLE001 - no scores: the pairs keep their plain order
+        return
+    t.meta["pair_coupling"] = {k: (v if math.isfinite(v) else 0.0) for k, v in scores.items()}
 
 
 def _trivial(t) -> bool:
@@ -343,11 +367,13 @@ class _Searcher:
                 self.clock.record("symbolic", t0, f"{origin}: some edges stay splines")
                 return
             _fit(model, self.ds_fit, 50, self.seed, self.clock, update_grid=False)
-            raw = model.formula(snap=False, floating_digit=None)[0]
-            snapped = model.formula(x=self.ds_fit["train_input"],
+            plain = model.formula(simplify=False, snap=False, floating_digit=None)[0]
+            mode = _simplify_mode(plain)
+            raw = model.formula(simplify=mode, snap=False, floating_digit=None)[0]
+            snapped = model.formula(simplify=mode, x=self.ds_fit["train_input"],
                                     y=self.ds_fit["train_label"])[0]
         if self.log_sign is not None:
-            raw, snapped = (_from_log(e, self.log_sign) for e in (raw, snapped))
+            raw, snapped = (_from_log(e, self.log_sign, mode) for e in (raw, snapped))
         self._keep(raw, snapped, model, origin, t0)
 
     def _keep(self, raw, snapped, model, origin: str, t0: float) -> None:
@@ -402,11 +428,28 @@ def _normal_form(expr):
     return sympy.powdenest(e, force=True)
 
 
-def _from_log(expr, sign: float):
+#: sympy functions whose products trigsimp (inside sympy.simplify) expands combinatorially
+_TRIG = (sympy.sin, sympy.cos, sympy.tan, sympy.cot, sympy.sinh, sympy.cosh, sympy.tanh)
+
+
+def _simplify_mode(expr):
+    """``simplify`` for reading a formula: "auto" (kanir's operation budget), but False when
+    ``expr`` holds two or more trigonometric or hyperbolic terms, or one whose argument sums
+    several variable terms: sympy's trigsimp on such formulas ran for minutes past the budget
+    (I.10.7: cosh(a*v + b*sqrt(m_0 - d) + e/(c - f)**2)), and it has no time limit of its own."""
+    trig = expr.atoms(*_TRIG)
+    if len(trig) >= 2 or any(
+            sum(1 for t in sympy.Add.make_args(a.args[0]) if not t.is_number) >= 2 for a in trig):
+        return False
+    return "auto"
+
+
+def _from_log(expr, sign: float, mode="auto"):
     """sign*exp(expr), with exp(log(a) + log(b)) folded back into a*b (logs of products are
-    combined formally)."""
+    combined formally); simplified as ``mode`` says (see :func:`_simplify_mode`)."""
     e = sympy.powsimp(sympy.exp(expr), force=True)
-    e = sympy.simplify(sympy.expand_log(e, force=True))
+    e = sympy.expand_log(e, force=True)
+    e = sympy.simplify(e) if mode == "auto" else e
     return e if sign > 0 else -e
 
 
@@ -443,7 +486,9 @@ def _rank(t) -> int:
 def _pair_trees(t) -> list:
     """For a flat root ("add" or "mul" over 3-4 single variables): the trees with one pair of
     them grouped ("gsep"), in case the surrogate was too coarse to see the pair's module
-    (m0/sqrt(1 - v**2/c**2) reads as mul(m0, v, c))."""
+    (m0/sqrt(1 - v**2/c**2) reads as mul(m0, v, c)); the pair the surrogate couples most
+    (``meta["pair_coupling"]``, see :func:`_pair_coupling`) comes first. Returns (tree,
+    strongly coupled) pairs (see :func:`_strongly_coupled`)."""
     from kanir.science.tree import FunctionTree
 
     r = t.root
@@ -451,7 +496,11 @@ def _pair_trees(t) -> list:
             or not all(c.is_leaf for c in r.children):
         return []
     out = []
-    for a, b in combinations([c.indices[0] for c in r.children], 2):
+    coupling = t.meta.get("pair_coupling", {})
+    pairs = sorted(combinations([c.indices[0] for c in r.children], 2),
+                   key=lambda ab: -coupling.get(f"{t.names[ab[0]]} | {t.names[ab[1]]}", 0.0))
+    strong = _strongly_coupled(coupling)
+    for a, b in pairs:
         g = t.graph.copy()
         pair = (a, b)
         g.add_node(pair, indices=pair, variables=(t.names[a], t.names[b]), kind="gsep",
@@ -461,7 +510,26 @@ def _pair_trees(t) -> list:
         g.add_edge(t.root_id, pair)
         g.add_edge(pair, (a,))
         g.add_edge(pair, (b,))
-        out.append(FunctionTree(g, t.root_id, t.names, t.unused, t.meta))
+        out.append((FunctionTree(g, t.root_id, t.names, t.unused, t.meta),
+                    f"{t.names[a]} | {t.names[b]}" in strong))
+    return out
+
+
+#: a pair of a flat root is "strongly coupled" when its coupling exceeds this and
+#: COUPLED_RATIO x the median coupling of the other pairs (fitted surrogates of exact products
+#: leave ~0.005 on every pair; m0/sqrt(1 - v**2/c**2) leaves 0.06 on (v, c))
+COUPLED_MIN = 0.02
+COUPLED_RATIO = 5.0
+
+
+def _strongly_coupled(coupling: dict) -> set:
+    """The pairs (``"a | b"``) of a flat root the surrogate clearly couples: the flat tree is
+    wrong about them, so their pair trees run before the flat tree's own guesses."""
+    out = set()
+    for k, v in coupling.items():
+        rest = [w for j, w in coupling.items() if j != k]
+        if v > COUPLED_MIN and v > COUPLED_RATIO * (float(np.median(rest)) if rest else 0.0):
+            out.add(k)
     return out
 
 
@@ -488,21 +556,47 @@ def _relabel(t, nodes, kind: str, outer: bool = False):
 
 
 def pareto_front(cands: list[Candidate]) -> list[Candidate]:
-    """Candidates no simpler-or-equal one beats on held-out error, simplest first."""
-    front: list[Candidate] = []
-    for c in sorted(cands, key=lambda c: (c.complexity, c.error, str(c.formula))):
-        if not front or c.error < front[-1].error:
-            if front and front[-1].complexity == c.complexity:
-                front.pop()
-            front.append(c)
-    return front
+    """Candidates no simpler-or-equal one beats on held-out error, simplest first; plus the
+    same front among the formulas with exact constants only (no floats), so that an exact
+    formula a float one of equal tree size beats by rounding error stays selectable."""
+    def front_of(cs):
+        out: list[Candidate] = []
+        for c in sorted(cs, key=lambda c: (c.complexity, c.error, str(c.formula))):
+            if not out or c.error < out[-1].error:
+                if out and out[-1].complexity == c.complexity:
+                    out.pop()
+                out.append(c)
+        return out
+
+    front = front_of(cands)
+    exact = front_of([c for c in cands if _exact_constants(c.formula)])
+    keep = {id(c) for c in front} | {id(c) for c in exact}
+    return sorted((c for c in cands if id(c) in keep),
+                  key=lambda c: (c.complexity, c.error, str(c.formula)))
+
+
+def _exact_constants(expr) -> bool:
+    """True when ``expr`` has no float constants (integers, rationals, pi, e, sqrt(2) only)."""
+    return not expr.atoms(sympy.Float)
+
+
+#: an exact-constant formula is preferred when its held-out error is within this factor of the
+#: best (label noise puts the exact law and a float fit of the noise within a few percent)
+EXACT_SLACK = 1.1
 
 
 def _choose(front: list[Candidate], tol: float) -> Candidate | None:
-    """The simplest front member within ``tol`` (or 2x the best error) of the data."""
+    """The simplest front member within ``tol`` (or 2x the best error) of the data; but first
+    the simplest one with exact constants within ``tol`` (or EXACT_SLACK x the best error):
+    a float constant is a fitted guess, and where the exact form explains the data as well, it
+    is the law. A constant is never preferred for being exact (it explains nothing)."""
     if not front:
         return None
     best = min(c.error for c in front)
+    exact = [c for c in front if c.error <= max(tol, EXACT_SLACK * best)
+             and _exact_constants(c.formula) and c.formula.free_symbols]
+    if exact:
+        return exact[0]
     limit = max(tol, 2 * best)
     return next(c for c in front if c.error <= limit)
 
@@ -614,9 +708,10 @@ def _collect(engine, specs, clock: _Clock, tol: float | None) -> list:
 
 def _structures(surrogates) -> tuple[list, list]:
     """The structures to try, in order, from the trees the surrogate tasks read: sparse
-    structures first, then pair guesses, then dense blocks; within a rank the trees that leave
-    less to guess (fewer variables in "sym" nodes), then those of the more accurate surrogate
-    (its derivatives are more trustworthy)."""
+    structures first (after the pair guesses for a pair the surrogate clearly couples, see
+    :func:`_strongly_coupled`), then the other pair guesses, then dense blocks; within a rank
+    the trees that leave less to guess (fewer variables in "sym" nodes), then those of the
+    more accurate surrogate (its derivatives are more trustworthy)."""
     structured, trees = [], []
     for res in surrogates:
         trees += res.trees
@@ -624,8 +719,8 @@ def _structures(surrogates) -> tuple[list, list]:
             if not _trivial(tr):
                 guess = sum(len(n.variables) for n in tr.nodes() if n.kind == "sym")
                 structured += [(_rank(v), guess, res.rel, v, res.log_sign) for v in _variants(tr)]
-                structured += [(1, guess, res.rel, v, res.log_sign) for p in _pair_trees(tr)
-                               for v in _variants(p)]
+                structured += [(-1 if strong else 1, guess, res.rel, v, res.log_sign)
+                               for p, strong in _pair_trees(tr) for v in _variants(p)]
     structured.sort(key=lambda r: r[:3])
     structured = list({(v.compact(), ls): (v, ls) for *_, v, ls in structured}.values())
     return structured, trees

@@ -71,19 +71,15 @@ def export(model_or_graph, to: str, path=None, name: str = "kan"):
 
 
 def _write(path, data: bytes) -> None:
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ExportError(f"cannot write {path}: the folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".kanir-export-")
+    """Write the export atomically, with a plain file's mode (kanir.ir.io.atomic_write, not
+    mkstemp's 0600); a failure is an ExportError naming the path."""
+    from kanir.errors import ModelFileError
+    from kanir.ir.io import atomic_write
+
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        atomic_write(os.fspath(path), data)
+    except ModelFileError as e:
+        raise ExportError(str(e).replace("cannot save to", "cannot write", 1)) from None
 
 
 # ---------------------------------------------------------------------------- torch

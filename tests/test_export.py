@@ -222,3 +222,20 @@ def test_onnx_export_writes_nothing_into_the_working_directory(tmp_path, monkeyp
     assert kanir.export(model, to="onnx") == b"ONNX"
     assert os.listdir(tmp_path) == []
     assert os.path.isabs(str(seen[0])) and not os.path.exists(str(seen[0]))
+
+
+def test_exported_files_get_a_plain_files_mode(tmp_path):
+    """Atomic writing must not leave mkstemp's 0600: the file reads like one open() wrote."""
+    m = kanir.KAN(width=[2, 1], grid=3, seed=0)
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    for to, name in (("torchscript", "m.pt"), ("python", "m.py")):
+        export(m, to=to, path=tmp_path / name)
+        assert (tmp_path / name).stat().st_mode & 0o777 == plain.stat().st_mode & 0o777, to
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "m.py", "plain"]
+
+
+def test_export_into_an_unwritable_place_is_an_export_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ExportError, match="cannot write .*file/m.py.*is a file, not a folder"):
+        export(kanir.KAN(width=[2, 1], grid=3, seed=0), to="python", path=tmp_path / "file" / "m.py")

@@ -16,7 +16,7 @@ from kanir.model.kan import KAN, load
 from kanir.science.tree import (
     tree,  # eager: the submodule kanir.science.tree would otherwise shadow the function
 )
-from kanir.train.training import create_dataset, create_dataset_from_data
+from kanir.train.data import create_dataset, create_dataset_from_data
 
 __version__ = "0.1.0"
 

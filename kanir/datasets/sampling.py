@@ -8,7 +8,7 @@ import torch
 
 from kanir.datasets.equations import feynman
 from kanir.errors import DataError
-from kanir.train.training import create_dataset
+from kanir.train.data import create_dataset
 
 
 def feynman_dataset(name: str | int, n_train: int = 1000, n_test: int = 1000, seed: int = 0,

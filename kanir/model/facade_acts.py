@@ -17,7 +17,7 @@ import torch
 
 from kanir.errors import DataError, KanirError
 from kanir.passes._eval import evaluate
-from kanir.train.training import as_tensor
+from kanir.train.data import as_tensor
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ from kanir.ir.bspline import extend_grid
 from kanir.model.facade_acts import ActivationMethods
 from kanir.model.facade_ckpt import CheckpointMethods
 from kanir.passes import edge_mode as _mode
+from kanir.train.data import as_tensor
 from kanir.train.grids import project_coef
 from kanir.train.grids import update_grid as _update_grid
-from kanir.train.training import as_tensor, forward_collect, regularizer
+from kanir.train.regularizer import forward_collect, regularizer
 
 _REG_METRICS = ("edge_forward_spline_n",)
 

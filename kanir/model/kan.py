@@ -29,8 +29,10 @@ from kanir.model.facade_plot import PlotMethods
 from kanir.model.facade_pykan import PykanMethods
 from kanir.model.facade_symbolic import SymbolicMethods
 from kanir.model.init import check_init_args, init_module, set_trainable
+from kanir.train.data import as_tensor, check_dataset
 from kanir.train.grids import refine as _refine
-from kanir.train.training import GRID_SAMPLES, as_tensor, check_dataset, fit_with_samples, stream_sample
+from kanir.train.stream import stream_sample
+from kanir.train.training import GRID_SAMPLES, fit_with_samples
 
 
 def _default_device():

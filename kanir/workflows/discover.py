@@ -620,7 +620,7 @@ def discover(X, y, names=None, *, budget_s: float = 120, seed: int = 0, noise=No
     (an address or a ``dask.distributed.Client``) is given. Results are merged in task order,
     so every engine gives the same formula for the same seed (unless the budget cuts a task).
     """
-    from kanir.train.training import create_dataset_from_data
+    from kanir.train.data import create_dataset_from_data
     from kanir.workflows.discover_run import TaskSpec, make_engine
 
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or not (n_jobs >= 1 or n_jobs == -1):

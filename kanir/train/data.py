@@ -83,6 +83,8 @@ def check_dataset(dataset: dict, module: KANModule, labels_optional: bool = Fals
 
 
 def _ranges(ranges, n_var: int) -> np.ndarray:
+    """Per-variable [low, high] rows from one range or one per variable, checked finite and
+    increasing."""
     r = np.asarray(ranges, dtype=np.float64)
     if r.shape == (2,):
         r = np.tile(r, (n_var, 1))

@@ -63,6 +63,7 @@ def _stop_asked(opts, hist, step) -> bool:
 
 
 def _warn_frozen(hist, step) -> None:
+    """Warn that nothing trainable reaches the outputs, and record the step as the last."""
     warnings.warn("fit: the loss does not depend on any trainable parameter (every "
                   "edge reaching the outputs is removed or fixed to a constant); "
                   "nothing to train", stacklevel=5)
@@ -70,6 +71,7 @@ def _warn_frozen(hist, step) -> None:
 
 
 def _show(bar, opts, hist, step) -> None:
+    """Show the ``display_metrics`` in the progress bar every ``log`` steps."""
     if opts["progress"] and opts["log"] and step % opts["log"] == 0:
         shown = opts["display_metrics"] or ("train_loss", "test_loss", "reg")
         bar.set_description("|" + "".join(f" {k}: {hist[k][-1]:.2e} |" for k in shown))
@@ -94,6 +96,7 @@ class _Root:
 
 
 def _progress(steps: int, show: bool):
+    """The steps to iterate, with a tqdm progress bar when ``show``."""
     if not show:
         return _Silent(range(steps))
     from tqdm.auto import tqdm
@@ -102,6 +105,8 @@ def _progress(steps: int, show: bool):
 
 
 class _Silent:
+    """The steps without a progress bar (what ``_progress`` gives when not shown)."""
+
     def __init__(self, it):
         self.it = it
 

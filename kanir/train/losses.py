@@ -11,6 +11,7 @@ from kanir.train.history import _record
 
 
 def _mse(pred, y):
+    """Mean squared error: fit's default loss and the ``*_rmse`` history entries."""
     return torch.mean((pred - y) ** 2)
 
 

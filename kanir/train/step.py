@@ -99,6 +99,8 @@ class _Step:
 
 
 def _grid_due(opts: dict, step: int) -> bool:
+    """Whether ``step`` updates the grid: every stop_grid_update_step / grid_update_num steps
+    between the start and stop steps, as in pykan."""
     freq = max(1, int(opts["stop_grid_update_step"] / opts["grid_update_num"]))
     return (opts["update_grid_"] and step % freq == 0 and step < opts["stop_grid_update_step"]
             and step >= opts["start_grid_update_step"])

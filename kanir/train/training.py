@@ -1,5 +1,6 @@
 """Training with pykan's semantics: ``fit`` (LBFGS/Adam, sparsity regularisation, grid
-updates), ``create_dataset``, and data validation that names what is wrong.
+updates), its argument checks and its loop over a dataset dict (one process or a rank's shard).
+One step is in kanir.train.step, the stream loop in kanir.train.stream.
 
 The history uses pykan's names and meanings: ``train_loss``/``test_loss`` are RMSEs (the square
 root of the loss function, which is the MSE by default), ``train_rmse``/``test_rmse`` are

@@ -446,10 +446,14 @@ def _simplify_mode(expr):
 
 def _from_log(expr, sign: float, mode="auto"):
     """sign*exp(expr), with exp(log(a) + log(b)) folded back into a*b (logs of products are
-    combined formally); simplified as ``mode`` says (see :func:`_simplify_mode`)."""
+    combined formally); simplified as ``mode`` says (see :func:`_simplify_mode`) and only
+    within kanir's operation budget (``kanir.symbolic.simplify.within_budget``), as
+    ``model.formula`` does: sympy.simplify has no time limit."""
+    from kanir.symbolic.simplify import within_budget
+
     e = sympy.powsimp(sympy.exp(expr), force=True)
     e = sympy.expand_log(e, force=True)
-    e = sympy.simplify(e) if mode == "auto" else e
+    e = sympy.simplify(e) if mode == "auto" and within_budget(e) else e
     return e if sign > 0 else -e
 
 

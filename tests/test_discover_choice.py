@@ -93,3 +93,9 @@ def test_back_from_log_space_simplifies_only_within_the_operation_budget():
     big = sum(sympy.Float(0.1 * k + 0.05) * sympy.log(q + k) for k in range(1, 12))
     out = _from_log(big, -1.0)  # 30+ operations with floats: not handed to sympy.simplify
     assert out == -sympy.expand_log(sympy.powsimp(sympy.exp(big), force=True), force=True)
+
+
+def test_long_formulas_are_read_unsimplified():
+    x = sympy.Symbol("x")
+    long = sum(sympy.Float(0.3 + k) * sympy.exp(sympy.Float(0.1 * k) * x + k) for k in range(25))
+    assert sympy.count_ops(long) > 60 and _simplify_mode(long) is False

@@ -428,15 +428,21 @@ def _normal_form(expr):
     return sympy.powdenest(e, force=True)
 
 
+#: formulas read from a model with more operations than this are not simplified (kanir's own
+#: budget lets exact formulas of up to 200 operations through, which can take minutes)
+SIMPLIFY_OPS = 60
 #: sympy functions whose products trigsimp (inside sympy.simplify) expands combinatorially
 _TRIG = (sympy.sin, sympy.cos, sympy.tan, sympy.cot, sympy.sinh, sympy.cosh, sympy.tanh)
 
 
 def _simplify_mode(expr):
     """``simplify`` for reading a formula: "auto" (kanir's operation budget), but False when
-    ``expr`` holds two or more trigonometric or hyperbolic terms, or one whose argument sums
-    several variable terms: sympy's trigsimp on such formulas ran for minutes past the budget
-    (I.10.7: cosh(a*v + b*sqrt(m_0 - d) + e/(c - f)**2)), and it has no time limit of its own."""
+    ``expr`` (unsimplified, unsnapped) has more than SIMPLIFY_OPS operations, or holds two or
+    more trigonometric or hyperbolic terms, or one whose argument sums several variable terms:
+    sympy's trigsimp on such formulas ran for minutes past the budget (I.10.7:
+    cosh(a*v + b*sqrt(m_0 - d) + e/(c - f)**2)), and sympy.simplify has no time limit."""
+    if sympy.count_ops(expr) > SIMPLIFY_OPS:
+        return False
     trig = expr.atoms(*_TRIG)
     if len(trig) >= 2 or any(
             sum(1 for t in sympy.Add.make_args(a.args[0]) if not t.is_number) >= 2 for a in trig):

@@ -7,6 +7,7 @@ import sympy
 from kanir.workflows.discover import (
     Candidate,
     _choose,
+    _from_log,
     _pair_coupling,
     _pair_trees,
     _relabel,
@@ -84,3 +85,17 @@ def test_formulas_sympy_cannot_simplify_in_time_are_read_unsimplified():
     assert _simplify_mode(0.1 * v + sympy.sin(0.9 * m0 + 0.1) * sympy.cos(c)) is False
     assert _simplify_mode(1.2 * m0 * sympy.sin(0.94 * x + 0.15)) == "auto"
     assert _simplify_mode(m0 / sympy.sqrt(1 - v**2 / c**2)) == "auto"
+
+
+def test_back_from_log_space_simplifies_only_within_the_operation_budget():
+    q, v = sympy.symbols("q v", positive=True)
+    assert _from_log(sympy.log(q) + sympy.log(v) - sympy.log(2), 1.0) == q * v / 2
+    big = sum(sympy.Float(0.1 * k + 0.05) * sympy.log(q + k) for k in range(1, 12))
+    out = _from_log(big, -1.0)  # 30+ operations with floats: not handed to sympy.simplify
+    assert out == -sympy.expand_log(sympy.powsimp(sympy.exp(big), force=True), force=True)
+
+
+def test_long_formulas_are_read_unsimplified():
+    x = sympy.Symbol("x")
+    long = sum(sympy.Float(0.3 + k) * sympy.exp(sympy.Float(0.1 * k) * x + k) for k in range(25))
+    assert sympy.count_ops(long) > 60 and _simplify_mode(long) is False

@@ -428,15 +428,21 @@ def _normal_form(expr):
     return sympy.powdenest(e, force=True)
 
 
+#: formulas read from a model with more operations than this are not simplified (kanir's own
+#: budget lets exact formulas of up to 200 operations through, which can take minutes)
+SIMPLIFY_OPS = 60
 #: sympy functions whose products trigsimp (inside sympy.simplify) expands combinatorially
 _TRIG = (sympy.sin, sympy.cos, sympy.tan, sympy.cot, sympy.sinh, sympy.cosh, sympy.tanh)
 
 
 def _simplify_mode(expr):
     """``simplify`` for reading a formula: "auto" (kanir's operation budget), but False when
-    ``expr`` holds two or more trigonometric or hyperbolic terms, or one whose argument sums
-    several variable terms: sympy's trigsimp on such formulas ran for minutes past the budget
-    (I.10.7: cosh(a*v + b*sqrt(m_0 - d) + e/(c - f)**2)), and it has no time limit of its own."""
+    ``expr`` (unsimplified, unsnapped) has more than SIMPLIFY_OPS operations, or holds two or
+    more trigonometric or hyperbolic terms, or one whose argument sums several variable terms:
+    sympy's trigsimp on such formulas ran for minutes past the budget (I.10.7:
+    cosh(a*v + b*sqrt(m_0 - d) + e/(c - f)**2)), and sympy.simplify has no time limit."""
+    if sympy.count_ops(expr) > SIMPLIFY_OPS:
+        return False
     trig = expr.atoms(*_TRIG)
     if len(trig) >= 2 or any(
             sum(1 for t in sympy.Add.make_args(a.args[0]) if not t.is_number) >= 2 for a in trig):
@@ -446,10 +452,14 @@ def _simplify_mode(expr):
 
 def _from_log(expr, sign: float, mode="auto"):
     """sign*exp(expr), with exp(log(a) + log(b)) folded back into a*b (logs of products are
-    combined formally); simplified as ``mode`` says (see :func:`_simplify_mode`)."""
+    combined formally); simplified as ``mode`` says (see :func:`_simplify_mode`) and only
+    within kanir's operation budget (``kanir.symbolic.simplify.within_budget``), as
+    ``model.formula`` does: sympy.simplify has no time limit."""
+    from kanir.symbolic.simplify import within_budget
+
     e = sympy.powsimp(sympy.exp(expr), force=True)
     e = sympy.expand_log(e, force=True)
-    e = sympy.simplify(e) if mode == "auto" else e
+    e = sympy.simplify(e) if mode == "auto" and within_budget(e) else e
     return e if sign > 0 else -e
 
 

@@ -84,6 +84,11 @@ def test_formulas_sympy_cannot_simplify_in_time_are_read_unsimplified():
     assert _simplify_mode(slow) is False
     assert _simplify_mode(0.1 * v + sympy.sin(0.9 * m0 + 0.1) * sympy.cos(c)) is False
     assert _simplify_mode(1.2 * m0 * sympy.sin(0.94 * x + 0.15)) == "auto"
+    # noisy I.12.4: one cosh of a product of sums (trigsimp's factor ran 130 s)
+    q1, eps, r = sympy.symbols("q1 epsilon r")
+    product = 9.13e-5 * sympy.cosh(0.0261 * (5.118 - 0.3934 * q1) * (0.7716 * eps + 3.471)
+                                   * (2.864 * r + 2.373) - 10.45) + 0.00491
+    assert _simplify_mode(product) is False
     assert _simplify_mode(m0 / sympy.sqrt(1 - v**2 / c**2)) == "auto"
 
 

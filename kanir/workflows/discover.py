@@ -438,14 +438,17 @@ _TRIG = (sympy.sin, sympy.cos, sympy.tan, sympy.cot, sympy.sinh, sympy.cosh, sym
 def _simplify_mode(expr):
     """``simplify`` for reading a formula: "auto" (kanir's operation budget), but False when
     ``expr`` (unsimplified, unsnapped) has more than SIMPLIFY_OPS operations, or holds two or
-    more trigonometric or hyperbolic terms, or one whose argument sums several variable terms:
-    sympy's trigsimp on such formulas ran for minutes past the budget (I.10.7:
-    cosh(a*v + b*sqrt(m_0 - d) + e/(c - f)**2)), and sympy.simplify has no time limit."""
+    more trigonometric or hyperbolic terms, or one whose argument sums several variable terms
+    or involves several variables: sympy's trigsimp on such formulas ran for minutes past the
+    budget (I.10.7: cosh(a*v + b*sqrt(m_0 - d) + e/(c - f)**2); noisy I.12.4:
+    cosh(a*(b - c*q1)*(d*epsilon + e)*(f*r + g) - h), 130 s in trigsimp's factor), and
+    sympy.simplify has no time limit."""
     if sympy.count_ops(expr) > SIMPLIFY_OPS:
         return False
     trig = expr.atoms(*_TRIG)
     if len(trig) >= 2 or any(
-            sum(1 for t in sympy.Add.make_args(a.args[0]) if not t.is_number) >= 2 for a in trig):
+            sum(1 for t in sympy.Add.make_args(a.args[0]) if not t.is_number) >= 2
+            or len(a.args[0].free_symbols) >= 2 for a in trig):
         return False
     return "auto"
 

@@ -54,6 +54,16 @@ def _metric_number(v, m) -> float:
                             "returns a number or a (sum, count) pair of numbers") from None
 
 
+def _step_done(hist, state, bar, opts, step) -> bool:
+    """After a step is recorded: True to end training (a frozen model, warned about, or the
+    caller's ``stop()``); otherwise the progress bar shows the step."""
+    if state.get("frozen"):
+        _warn_frozen(hist, step)
+        return True
+    _show(bar, opts, hist, step)
+    return _stop_asked(opts, hist, step)
+
+
 def _stop_asked(opts, hist, step) -> bool:
     """The caller's ``stop()`` said True: record the step and end training."""
     if opts.get("stop") is None or not opts["stop"]():

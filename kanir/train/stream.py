@@ -13,7 +13,7 @@ from kanir.backends.torch import KANModule
 from kanir.errors import ArgumentError, DataError
 from kanir.train.data import as_tensor
 from kanir.train.grids import Reservoir, update_grid
-from kanir.train.history import _progress, _record, _Root, _show, _stop_asked, _warn_frozen
+from kanir.train.history import _progress, _record, _Root, _step_done
 from kanir.train.losses import _global_means, _mse
 from kanir.train.step import _grid_due, _Step
 
@@ -128,11 +128,7 @@ def _fit_stream(module, loader, test_loader, opts, optimizer, params, hist, comm
         if comm is not None:
             losses = _global_means(comm, losses, rows, n_test)
         _record(hist, root, losses, state, step_fn.use_reg, opts["metrics"], comm, rows)
-        if state.get("frozen"):
-            _warn_frozen(hist, step)
-            break
-        _show(bar, opts, hist, step)
-        if _stop_asked(opts, hist, step):
+        if _step_done(hist, state, bar, opts, step):
             break
     if samples is None:
         samples = stream_sample(loader, module, cap, opts["seed"])

@@ -19,7 +19,7 @@ from kanir.backends.torch import KANModule
 from kanir.errors import ArgumentError, KanirError
 from kanir.train.data import as_tensor, check_dataset, create_dataset, create_dataset_from_data
 from kanir.train.grids import update_grid
-from kanir.train.history import _progress, _record, _Root, _show, _stop_asked, _warn_frozen
+from kanir.train.history import _progress, _record, _Root, _step_done
 from kanir.train.losses import _eval_losses, _global_means, _mse, _objective_losses
 from kanir.train.optim import LBFGS
 from kanir.train.regularizer import edge_scales, forward_collect, regularizer
@@ -253,11 +253,7 @@ def _fit_dict(module, dataset, opts, optimizer, params, hist, comm) -> torch.Ten
         else:
             _eval_losses(module, data, x_eval, n, loss_fn, comm, hist, root, state, step_fn,
                          metrics)
-        if state.get("frozen"):
-            _warn_frozen(hist, step)
-            break
-        _show(bar, opts, hist, step)
-        if _stop_asked(opts, hist, step):
+        if _step_done(hist, state, bar, opts, step):
             break
     if comm is not None:  # the same sample on every rank, for refine and later grid work
         return comm.gather_rows(x_tr, opts["grid_samples"], opts["seed"])

@@ -43,6 +43,15 @@ def pykan_python() -> Path | None:
     return PYKAN_PYTHON if probe.returncode == 0 else None
 
 
+def child_env(threads: int = 1) -> dict:
+    """The environment of a measured child process: ``threads`` BLAS/OpenMP threads, no .pyc."""
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[var] = str(threads)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
 def run_task(python, module_file, func: str, args: dict | None = None, threads: int = 1,
              timeout: float = 1800) -> dict:
     """Run ``func(**args)`` from ``module_file`` in a fresh ``python`` process.
@@ -51,10 +60,7 @@ def run_task(python, module_file, func: str, args: dict | None = None, threads: 
     ``threads`` intra-op threads. Returns the function's dict plus ``wall_s`` (the whole child
     process, imports included), or ``{"error": ...}`` when the child failed or timed out.
     """
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[var] = str(threads)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env = child_env(threads)
     cmd = [str(python), str(BENCH_DIR / "common.py"), "--child", str(module_file), func,
            json.dumps({"threads": threads, **(args or {})})]
     t0 = time.perf_counter()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -80,10 +79,10 @@ def python_for(method: str) -> str:
 
 def run_child(method: str, data_file: Path, budget: float, seed: int, timeout: float) -> dict:
     """Run one method on one data file in a fresh process (empty temporary cwd, 1 thread)."""
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[var] = "1"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    sys.path.insert(0, str(BENCH))
+    import common
+
+    env = common.child_env(1)
     cmd = [python_for(method), str(BENCH / "feynman_child.py"), method, str(data_file),
            str(budget), str(seed)]
     with tempfile.TemporaryDirectory(prefix="kanir-feynman-") as tmp:

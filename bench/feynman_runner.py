@@ -112,9 +112,24 @@ def solve(task: dict) -> dict:
     wall = time.perf_counter() - t0
     row = {"method": task["method"], "name": eq.name, "noise": task["noise"],
            "seed": task["seed"], "budget": task["budget"], "n_var": eq.n_var,
-           "truth": eq.formula, "formula": None, "wall_s": wall, **res}
+           "truth": eq.formula, "formula": None, "wall_s": wall, "commit": commit(), **res}
     row.update(verdict(row, path))
     return row
+
+
+def commit() -> str:
+    """The checkout's commit (short hash, "+changes" when kanir's sources differ from it), so
+    rows of runs resumed across commits say which code made them; "" outside git."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(BENCH), *args], capture_output=True,
+                              text=True, timeout=30).stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--", "../kanir", "../passes")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head + ("+changes" if head and dirty else "")
 
 
 def verdict(row: dict, path) -> dict:

@@ -6,12 +6,16 @@ groups a multiplication node of arity = number of children, and ``sym`` groups a
 2m+1 sum nodes followed by a sum node (no separability to exploit). Variables outside a group
 have no edge into it, so the structure is imposed by construction (absent edges stay zero
 through ``fit``). Children that sit lower than their parent's layer reach it through exact
-identity edges. Trainable edges start as lines, so products begin as products of the inputs.
+identity edges. Trainable edges start as lines, so products begin as products of the inputs;
+the edges into a ``sym`` block's hidden nodes start as lines of seeded random slopes, so its
+2m+1 nodes start (and therefore stay) different.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from kanir.errors import PassError
 from kanir.ir.activation import Activation, SplinePart
@@ -26,7 +30,8 @@ class _Slot:
 
     kind: str  # "input", "sum", "mult"
     layer: int
-    inputs: list[tuple[_Slot, str]] = field(default_factory=list)  # (source, "spline"|"identity")
+    #: (source, "spline" | "identity" | "random"): a random edge starts as a line of random slope
+    inputs: list[tuple[_Slot, str]] = field(default_factory=list)
     index: int = -1
 
 
@@ -54,7 +59,7 @@ class _Builder:
         if node.kind == "sym":
             m = len(kids)
             hidden_layer = top + 1
-            hidden = [self._new("sum", hidden_layer, [(self.lift_to(c, hidden_layer), "spline")
+            hidden = [self._new("sum", hidden_layer, [(self.lift_to(c, hidden_layer), "random")
                                                       for c in kids]) for _ in range(2 * m + 1)]
             return self._new("sum", hidden_layer + 1, [(h, "spline") for h in hidden])
         layer = top + 1
@@ -63,10 +68,11 @@ class _Builder:
 
 
 def graph_from_tree(tree, grid: int = 5, k: int = 3, grid_range=(-1.0, 1.0), dtype="float64",
-                    output_name: str = "y_1") -> KanGraph:
+                    output_name: str = "y_1", seed: int = 0) -> KanGraph:
     """A layered KanGraph whose connectivity is ``tree``'s hierarchy (see the module docstring).
 
-    The inputs are ``tree.names`` in order (unused variables get no edges).
+    The inputs are ``tree.names`` in order (unused variables get no edges); ``seed`` draws the
+    slopes of the edges into dense ``sym`` blocks.
     """
     if not hasattr(tree, "root") or not hasattr(tree, "names"):
         raise PassError(f"graph_from_tree needs a kanir FunctionTree, got {type(tree).__name__}")
@@ -90,6 +96,7 @@ def graph_from_tree(tree, grid: int = 5, k: int = 3, grid_range=(-1.0, 1.0), dty
                              dtype=dtype, grid=grid, k=k, grid_range=tuple(grid_range))
     sp_grid = uniform_knots(grid, k, float(grid_range[0]), float(grid_range[1]))
     line = greville_abscissae(sp_grid, k)
+    rng = np.random.default_rng(seed)
     for l in range(1, L + 1):
         sub = {}  # first subnode of each node
         j = 0
@@ -102,7 +109,8 @@ def graph_from_tree(tree, grid: int = 5, k: int = 3, grid_range=(-1.0, 1.0), dty
                 if how == "identity":
                     act = Activation.identity()
                 else:
-                    act = Activation(SplinePart(sp_grid.copy(), line.copy(), k, 0.0, 1.0))
+                    slope = rng.uniform(-1.0, 1.0) if how == "random" else 1.0
+                    act = Activation(SplinePart(sp_grid.copy(), slope * line, k, 0.0, 1.0))
                 g.set_edge(l - 1, src.index, jj, act)
     return g.check()
 

@@ -293,3 +293,11 @@ def test_judge_child_runs_the_same_judgement_in_a_bounded_process(tmp_path):
     row = {"method": "gplearn", "name": "I.12.1", "formula": "1.0000000001*Nn*mu"}
     assert feynman_runner.judge_child(row, path, 300) == feynman_runner.judge_row(row, path)
     assert feynman_runner.judge_child(row, path, 0.01) is None  # timed out
+
+
+def test_rows_say_which_commit_made_them():
+    import re
+
+    import feynman_runner
+
+    assert re.fullmatch(r"([0-9a-f]{7,40}(\+changes)?)?", feynman_runner.commit())

@@ -13,6 +13,7 @@ from kanir.workflows.discover import (
     _relabel,
     _simplify_mode,
     _strongly_coupled,
+    _variants,
     pareto_front,
 )
 
@@ -104,3 +105,17 @@ def test_long_formulas_are_read_unsimplified():
     x = sympy.Symbol("x")
     long = sum(sympy.Float(0.3 + k) * sympy.exp(sympy.Float(0.1 * k) * x + k) for k in range(25))
     assert sympy.count_ops(long) > 60 and _simplify_mode(long) is False
+
+
+def test_a_small_sym_node_is_also_tried_as_a_sum_plus_a_product():
+    """log of a Gaussian (I.6.2): -theta**2/(2*sigma**2) - log(sigma) is neither separable nor
+    generally separable, but it is g(sigma) + h(theta) + p(sigma)*q(theta)."""
+    import kanir
+
+    t = kanir.tree("-x2**2/(2*x1**2) - log(x1)", [(1, 3)] * 2)
+    assert t.compact() == "sym(x1, x2)"
+    forms = [v.compact() for v in _variants(t)]
+    assert forms == ["gsep(x1, x2)", "add(mul(x1, x2))", "add(x1, mul(x1, x2), x2)", "sym(x1, x2)"]
+    model = kanir.KAN.from_tree(_variants(t)[2], device="cpu")
+    assert model.width_spec == [2, [2, 1], 1]
+    assert sum(1 for _ in model.graph.act_edges()) == 7  # 4 splines, 3 identity edges

@@ -66,3 +66,20 @@ def test_trick_a_end_to_end_gives_back_qvb_over_m():
     model.fit(ds, opt="LBFGS", steps=20, progress=False, update_grid=False)
     q, v, B, m = sympy.symbols(names)
     assert model.symbolic_formula()[0] == [q * v * B / m]
+
+
+def test_sym_block_hidden_nodes_start_different_and_fit():
+    """A dense sym block's 2m+1 hidden nodes used to start as the same line (x1 + x2): equal
+    gradients kept them equal, so the block fitted like one node (I.6.2: 33% off)."""
+    f = lambda x: (torch.exp(-(x[:, 1] / x[:, 0]) ** 2 / 2) / x[:, 0])[:, None]  # noqa: E731
+    t = kanir.tree("exp(-(x2/x1)**2/2)/x1", [(1, 3)] * 2)
+    assert t.compact() == "sym(x1, x2)"
+    g = graph_from_tree(t, grid_range=(1, 3), seed=0)
+    slopes = {(i, j): float(a.spline.coef[-1] - a.spline.coef[0]) for _, i, j, a in g.act_edges(0)}
+    assert len({round(v, 9) for v in slopes.values()}) == len(slopes) == 10
+    assert graph_from_tree(t, grid_range=(1, 3), seed=0).same(g)
+    model = kanir.KAN.from_tree(t, device="cpu", grid_range=(1.0, 3.0), seed=0)
+    ds = kanir.create_dataset(f, n_var=2, ranges=[1, 3], seed=0, dtype=torch.float64)
+    model.refine(5, x=ds["train_input"])
+    hist = model.fit(ds, steps=100, progress=False, seed=0)
+    assert hist["test_rmse"][-1] < 2e-2 * float(ds["test_label"].std())

@@ -355,8 +355,11 @@ class _Searcher:
     def _symbolic(self, model, origin: str, alt) -> None:
         import warnings
 
+        from kanir.symbolic.simplify import time_limit
+
         t0 = time.perf_counter()
-        with warnings.catch_warnings():
+        limit = min(SIMPLIFY_SECONDS, max(1.0, self.clock.left()))
+        with warnings.catch_warnings(), time_limit(limit):
             warnings.simplefilter("ignore")
             model.auto_symbolic(lib=self.lib, verbose=0, x=self.ds["train_input"])
             if alt is not None:
@@ -372,8 +375,8 @@ class _Searcher:
             raw = model.formula(simplify=mode, snap=False, floating_digit=None)[0]
             snapped = model.formula(simplify=mode, x=self.ds_fit["train_input"],
                                     y=self.ds_fit["train_label"])[0]
-        if self.log_sign is not None:
-            raw, snapped = (_from_log(e, self.log_sign, mode) for e in (raw, snapped))
+            if self.log_sign is not None:
+                raw, snapped = (_from_log(e, self.log_sign, mode) for e in (raw, snapped))
         self._keep(raw, snapped, model, origin, t0)
 
     def _keep(self, raw, snapped, model, origin: str, t0: float) -> None:
@@ -428,6 +431,9 @@ def _normal_form(expr):
     return sympy.powdenest(e, force=True)
 
 
+#: seconds one sympy.simplify of a read-back formula may take (kanir.symbolic.simplify.time_limit);
+#: also never past the budget's deadline (plus one second)
+SIMPLIFY_SECONDS = 10.0
 #: formulas read from a model with more operations than this are not simplified (kanir's own
 #: budget lets exact formulas of up to 200 operations through, which can take minutes)
 SIMPLIFY_OPS = 60
@@ -458,11 +464,12 @@ def _from_log(expr, sign: float, mode="auto"):
     combined formally); simplified as ``mode`` says (see :func:`_simplify_mode`) and only
     within kanir's operation budget (``kanir.symbolic.simplify.within_budget``), as
     ``model.formula`` does: sympy.simplify has no time limit."""
-    from kanir.symbolic.simplify import within_budget
+    from kanir.symbolic.simplify import simplify_within_limit, within_budget
 
     e = sympy.powsimp(sympy.exp(expr), force=True)
     e = sympy.expand_log(e, force=True)
-    e = sympy.simplify(e) if mode == "auto" and within_budget(e) else e
+    if mode == "auto" and within_budget(e):
+        e = simplify_within_limit(e) or e
     return e if sign > 0 else -e
 
 
@@ -478,7 +485,9 @@ def _variants(t) -> list:
     - inner "gsep" nodes as "mul": F(g(a) + h(b)) is also F'(G(a)*H(b)), and the product form
       often needs only library functions (1/sqrt(1 - v**2/c**2) is a function of v**2 * c**-2);
     - "sym" nodes (a fitted surrogate often misses general separability) as "gsep", and as a
-      product under an outer function; these sparse guesses run before the dense sym block.
+      product under an outer function; a "sym" node over 2-3 leaves also as the sum of one term
+      per variable and their product (:func:`_sum_and_product`: log of a Gaussian,
+      -theta**2/(2*sigma**2) - log(sigma)); these sparse guesses run before the dense sym block.
     """
     out = [t]
     inner_gsep = [n for n in t.graph.nodes if n != t.root_id
@@ -487,8 +496,29 @@ def _variants(t) -> list:
     if inner_gsep:
         out.append(_relabel(t, inner_gsep, "mul"))
     if sym:
-        out = [_relabel(t, sym, "gsep"), _relabel(t, sym, "mul", outer=True), *out]
+        small = [n for n in sym if 2 <= len(n) <= 3
+                 and all(t.graph.nodes[c]["kind"] == "leaf" for c in t.graph.successors(n))]
+        out = [_relabel(t, sym, "gsep"), _relabel(t, sym, "mul", outer=True),
+               *[_sum_and_product(t, n) for n in small], *out]
     return out
+
+
+def _sum_and_product(t, nid):
+    """A copy of tree ``t`` whose "sym" node ``nid`` (over leaves) is an "add" node over its
+    leaves and their product: f = g(a) + h(b) + p(a)*q(b). The product node's id repeats its
+    first index (node ids are index tuples, and this one must differ from the add node's)."""
+    from kanir.science.tree import FunctionTree
+
+    g = t.graph.copy()
+    a = g.nodes[nid]
+    prod = (*nid, nid[0])
+    g.nodes[nid]["kind"] = "add"
+    g.add_node(prod, indices=a["indices"], variables=a["variables"], kind="mul", scores={},
+               complete=False)
+    for c in list(g.successors(nid)):
+        g.add_edge(prod, c)
+    g.add_edge(nid, prod)
+    return FunctionTree(g, t.root_id, t.names, t.unused, t.meta)
 
 
 def _rank(t) -> int:

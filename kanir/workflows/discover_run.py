@@ -112,7 +112,7 @@ def _run(spec: TaskSpec) -> TaskResult:
         search = _Searcher(ds, ds["test_input"].numpy(), ds["test_label"][:, 0].numpy(), names,
                            seed, clock, spec.tol, spec.lib)
         if spec.kind == "structure":
-            model = KAN.from_tree(spec.tree, device="cpu", grid_range=spec.grid_range)
+            model = KAN.from_tree(spec.tree, device="cpu", grid_range=spec.grid_range, seed=seed)
             model.refine(5, x=ds["train_input"])  # the same lines on each input's own range
             search.run(model, spec.label, prune=False, log_sign=spec.log_sign)
         else:

@@ -595,6 +595,63 @@ def _relabel(t, nodes, kind: str, outer: bool = False):
     return FunctionTree(g, root, t.names, t.unused, t.meta)
 
 
+# ----------------------------------------------------------------------------- sparse terms
+
+#: term fits (best first, kanir.symbolic.terms) turned into candidates, and the largest relative
+#: error in the transformed target for which one is still worth snapping
+TERM_FITS = 6
+TERM_REL = 0.05
+
+
+def _term_candidates(ds, names, clock: _Clock, x_test, y_test) -> list[Candidate]:
+    """The target, or 1/y, y**2, 1/y**2, sqrt(y), log(y), as a short sum of monomials
+    (``kanir.symbolic.terms.fit_terms``, AI Feynman's polynomial step made sparse), each
+    formula snapped on the training data (``snap_formula``) and tidied with the positive
+    variables declared positive (1/sqrt(1/m0**2 - v**2/(c**2*m0**2)) is m0/sqrt(1 - v**2/c**2)
+    only for m0 > 0)."""
+    from kanir.symbolic.formula_fit import snap_formula
+    from kanir.symbolic.simplify import time_limit
+    from kanir.symbolic.terms import fit_terms, formula
+
+    t0 = time.perf_counter()
+    x = ds["train_input"].numpy()
+    y = ds["train_label"][:, 0].numpy()
+    symbols = [sympy.Symbol(n) for n in names]
+    fits = [f for f in fit_terms(x, y) if f.rel <= TERM_REL][:TERM_FITS]
+    out: list[Candidate] = []
+    with time_limit(min(SIMPLIFY_SECONDS, max(1.0, clock.left()))):
+        for fit in fits:
+            if clock.left() <= 0:
+                break
+            raw = formula(fit, symbols)
+            forms = [raw]
+            try:
+                forms.append(snap_formula(raw, symbols, x, y).expr)
+            except Exception:  # noqa: BLE001 - a formula the snapper cannot process stays raw
+                pass
+            for e in dict.fromkeys(_tidy(f, symbols, x) for f in forms):
+                err = _rel_error(e, symbols, x_test, y_test)
+                if math.isfinite(err):
+                    out.append(Candidate(_complexity(e), err, e, None,
+                                         f"terms {fit.transform}, {len(fit.terms)} terms", "terms"))
+    best = min(out, key=lambda c: (c.error, c.complexity), default=None)
+    clock.record("terms", t0, f"{len(fits)} sparse fits; best: "
+                 f"{best.formula if best else 'none'}"
+                 + (f" (held-out {best.error:.2g})" if best else ""))
+    return out
+
+
+def _tidy(expr, symbols, x: np.ndarray):
+    """``expr`` simplified with the variables whose data are all positive declared positive
+    (then named as before), within the current simplify time limit."""
+    from kanir.symbolic.simplify import simplify_keeping_exact
+
+    pos = {s: sympy.Symbol(s.name, positive=True) for i, s in enumerate(symbols)
+           if np.all(x[:, i] > 0)}
+    e = simplify_keeping_exact(expr.xreplace(pos))
+    return e.xreplace({v: k for k, v in pos.items()})
+
+
 # ----------------------------------------------------------------------------- the front
 
 
@@ -648,14 +705,17 @@ def _choose(front: list[Candidate], tol: float) -> Candidate | None:
 
 
 def discover(X, y, names=None, *, budget_s: float = 120, seed: int = 0, noise=None,
-             n_jobs: int = 1, scheduler=None, progress: bool = True, lib=None) -> Discovery:
+             n_jobs: int = 1, scheduler=None, progress: bool = True, lib=None,
+             terms: bool = True) -> Discovery:
     """Find a formula y = f(X) from data (see the module docstring for the steps).
 
     ``X``: (rows, variables) numpy / torch / pandas DataFrame (names from its columns, ``y``
     may then name a column); ``names``: variable names. ``budget_s``: seconds after which no
     new task starts and running fits stop (``fit(stop=...)``). ``noise``: the labels' noise as
     a fraction of std(y) (None: noiseless), which sets how close to the data a formula must
-    come. ``lib``: the library for edges (default: kanir's default library).
+    come. ``lib``: the library for edges (default: kanir's default library). ``terms``: try
+    the sparse-terms step (y or a transform of it as a few monomials, before the KAN
+    structures); False leaves every formula to the KANs.
 
     The independent units (the two surrogates, each candidate structure, the fallback widths)
     are tasks (:func:`kanir.workflows.discover_run.run_task`): inline for ``n_jobs=1``, in
@@ -698,12 +758,15 @@ def discover(X, y, names=None, *, budget_s: float = 120, seed: int = 0, noise=No
         surrogates = _collect(engine, specs, clock, None)
         results += surrogates
         structured, trees = _structures(surrogates)
-        specs = [TaskSpec((1, k), "structure", tree=tr, log_sign=ls, **base)
-                 for k, (tr, ls) in enumerate(structured)]
-        results += _collect(engine, specs, clock, tol)
+        if terms:
+            results += _collect(engine, [TaskSpec((1, 0), "terms", **base)], clock, tol)
+        if not _good_enough([c for r in results for c in r.candidates], tol):
+            specs = [TaskSpec((2, k), "structure", tree=tr, log_sign=ls, **base)
+                     for k, (tr, ls) in enumerate(structured)]
+            results += _collect(engine, specs, clock, tol)
         if not _good_enough([c for r in results for c in r.candidates], tol):
             n = len(names)
-            specs = [TaskSpec((2, k), "width", width=w, **base)
+            specs = [TaskSpec((3, k), "width", width=w, **base)
                      for k, w in enumerate(([n, 2 * n + 1, 1], [n, [0, 1], 1]))]
             results += _collect(engine, specs, clock, tol)
     finally:
@@ -717,10 +780,13 @@ def discover(X, y, names=None, *, budget_s: float = 120, seed: int = 0, noise=No
                  f"best: {best.formula if best else 'none'}")
     spent = any(r.cut for r in results) or clock.left() <= 0
     won = next((r for r in results if best is not None and r.label == best.task), None)
+    model = best.model if best else None
+    if best is not None and model is None:  # a sparse-terms formula: its exact KAN (kanpiler)
+        model = _compiled(best.formula, names)
     return Discovery(
         formula=best.formula if best else None,
         front=[(c.complexity, c.error, c.formula) for c in front],
-        model=best.model if best else None,
+        model=model,
         tree=won.tree if won is not None and won.tree is not None else (
             structured[0][0] if structured else (trees[0] if trees else None)),
         steps=clock.steps, candidates=candidates, names=names,
@@ -728,6 +794,19 @@ def discover(X, y, names=None, *, budget_s: float = 120, seed: int = 0, noise=No
         found=best is not None, budget_spent=spent, seconds=time.time() - start,
         fitted=won.fitted if won else None, pruned=won.pruned if won else None,
         decided_by=_decisive(clock.steps, won))
+
+
+def _compiled(expr, names):
+    """The exact KAN of ``expr`` (``kanir.compile``), or None where the kanpiler cannot
+    compile it."""
+    from kanir.errors import KanirError
+    from kanir.frontend.compiler import compile as kanpile
+    from kanir.model.kan import KAN
+
+    try:
+        return KAN.from_graph(kanpile(expr, variables=list(names)), device="cpu")
+    except (KanirError, ValueError, TypeError):
+        return None
 
 
 def _collect(engine, specs, clock: _Clock, tol: float | None) -> list:

@@ -24,7 +24,7 @@ __all__ = ["TaskResult", "TaskSpec", "make_engine", "run_task"]
 @dataclass
 class TaskSpec:
     """Everything one task needs (all picklable): its id (tasks merge sorted by it), kind
-    ("surrogate", "structure" or "width"), the dataset dict, names, seed, spline range, the
+    ("surrogate", "terms", "structure" or "width"), the dataset dict, names, seed, spline range, the
     wall-clock deadline, the tolerance and library, and the structure to try."""
 
     id: tuple[int, int]
@@ -49,6 +49,8 @@ class TaskSpec:
         space = "log|y|" if self.log_sign else "y"
         if self.kind == "surrogate":
             return f"surrogate {space}"
+        if self.kind == "terms":
+            return "terms"
         if self.kind == "structure":
             return f"{'log ' if self.log_sign else ''}tree {self.tree.compact()}"
         return f"KAN {self.width}"
@@ -88,7 +90,14 @@ def run_task(spec: TaskSpec) -> TaskResult:
 
 def _run(spec: TaskSpec) -> TaskResult:
     from kanir.model.kan import KAN
-    from kanir.workflows.discover import _Clock, _log_dataset, _Searcher, _surrogate, _trees
+    from kanir.workflows.discover import (
+        _Clock,
+        _log_dataset,
+        _Searcher,
+        _surrogate,
+        _term_candidates,
+        _trees,
+    )
 
     clock = _Clock(spec.deadline, spec.start, spec.echo, spec.label)
     res = TaskResult(spec.id, spec.label, spec.log_sign, spec.tree)
@@ -108,6 +117,9 @@ def _run(spec: TaskSpec) -> TaskResult:
         res.trees = _trees(sur, ds["train_input"], names, seed)
         clock.record("tree", t0, f"of {what}: " + ("; ".join(t.compact() for t in res.trees)
                                                     or "no tree"))
+    elif spec.kind == "terms":
+        res.candidates = _term_candidates(ds, names, clock, ds["test_input"].numpy(),
+                                          ds["test_label"][:, 0].numpy())
     else:
         search = _Searcher(ds, ds["test_input"].numpy(), ds["test_label"][:, 0].numpy(), names,
                            seed, clock, spec.tol, spec.lib)

@@ -1,0 +1,207 @@
+"""Sparse term regression: y, or a simple transform of it, as a short sum of monomials.
+
+AI Feynman's polynomial step, made sparse: many laws become a few monomials with integer or
+half-integer powers once the target is transformed (1/y**2 = 1/m0**2 - v**2/(c**2*m0**2) for
+m0/sqrt(1 - v**2/c**2); log y = -theta**2/(2*sigma**2) - log(sigma) + c for a Gaussian). For each
+transform T of the target (:data:`TRANSFORMS`, where the data allow it) orthogonal matching
+pursuit picks, one at a time, the monomial (a product of at most ``max_factors`` variables,
+each to a power of ``powers``; logs of positive variables for T = log) that best explains what
+is left (a beam search over supports, see :func:`_pursuit`), refitting the chosen terms by
+least squares. Every prefix of that path is a
+:class:`TermFit`; :func:`formula` turns one back into y = T^-1(sum), whose constants
+:func:`kanir.symbolic.formula_fit.snap_formula` can then snap on the data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import combinations, product
+
+import numpy as np
+import sympy
+
+from kanir.errors import ArgumentError
+
+__all__ = ["TRANSFORMS", "TermFit", "fit_terms", "formula"]
+
+#: target transforms tried, by name: (forward on y, inverse as a sympy function of the sum s)
+TRANSFORMS = ("y", "1/y", "y**2", "1/y**2", "sqrt(y)", "log(y)")
+
+#: at most this many columns (monomials); fewer factors per monomial beyond it
+MAX_COLUMNS = 20000
+
+
+@dataclass
+class TermFit:
+    """One sparse fit: transform(y) = intercept + sum(coef * term) with ``rel`` = RMSE / std of
+    the transformed target on the data fitted."""
+
+    transform: str
+    terms: tuple[tuple[tuple[int, object], ...], ...]  # per term: ((variable, power | "log"), ...)
+    coefs: tuple[float, ...]
+    intercept: float
+    rel: float
+    sign: float = 1.0  # y = sign * |y| for the transforms that need one sign
+
+
+def _columns(x: np.ndarray, powers, max_factors: int, logs: bool):
+    """The monomials (specs and values) over the columns of ``x``."""
+    n = x.shape[1]
+    positive = [bool(np.all(x[:, i] > 0)) for i in range(n)]
+    kinds = {i: [p for p in powers if positive[i] or float(p).is_integer()]
+             + (["log"] if logs and positive[i] else []) for i in range(n)}
+    while max_factors > 1 and sum(
+            math.comb(n, m) * max(len(v) for v in kinds.values()) ** m
+            for m in range(1, max_factors + 1)) > MAX_COLUMNS:
+        max_factors -= 1
+    specs, cols = [], []
+    with np.errstate(all="ignore"):
+        for m in range(1, max_factors + 1):
+            for idx in combinations(range(n), m):
+                for ps in product(*(kinds[i] for i in idx)):
+                    if sum(1 for p in ps if p == "log") > 1:
+                        continue
+                    v = np.ones(x.shape[0])
+                    for i, p in zip(idx, ps, strict=True):
+                        v = v * (np.log(x[:, i]) if p == "log" else x[:, i] ** float(p))
+                    if np.all(np.isfinite(v)) and np.ptp(v) > 0:
+                        specs.append(tuple(zip(idx, ps, strict=True)))
+                        cols.append(v)
+    return specs, np.column_stack(cols) if cols else np.zeros((x.shape[0], 0))
+
+
+def _transformed(y: np.ndarray, name: str) -> tuple[np.ndarray, float] | None:
+    """T(y) for transform ``name`` and the sign of y it assumes; None where T does not apply:
+    every transform but y itself needs y of one sign, away from 0."""
+    sign = 1.0 if np.all(y > 0) else (-1.0 if np.all(y < 0) else 0.0)
+    small = np.min(np.abs(y)) <= 1e-9 * np.max(np.abs(y))
+    with np.errstate(all="ignore"):
+        if name == "y":
+            t = y
+        elif name == "y**2":
+            t = y ** 2 if sign else None
+        elif name in ("1/y", "1/y**2"):
+            t = None if small or not sign else (1 / y if name == "1/y" else 1 / y ** 2)
+        elif name in ("sqrt(y)", "log(y)"):
+            t = None if not sign or small else (
+                np.sqrt(sign * y) if name == "sqrt(y)" else np.log(sign * y))
+        else:
+            raise ArgumentError(f"fit_terms: unknown transform {name!r}; choose from {TRANSFORMS}")
+    if t is None or not np.all(np.isfinite(t)) or np.ptp(t) == 0:
+        return None
+    return t, (sign or 1.0)
+
+
+def _pursuit(A: np.ndarray, t: np.ndarray, max_terms: int, exact: float, beam: int = 8,
+             expand: int = 12):
+    """Beam search for sparse supports with an intercept: at each size, every kept support is
+    grown by the ``expand`` columns that would cut its residual most (the columns made
+    orthogonal to it), and the ``beam`` supports with the smallest least-squares residual are
+    kept. Returns the best fit of each size, [(columns, coefs, intercept, rel RMSE)], stopping
+    once rel <= ``exact``. (Plain greedy pursuit misses exact supports among thousands of
+    correlated monomials: log y = log q + log v + log B - log m.)"""
+    mean = A.mean(0)
+    norms = np.linalg.norm(A - mean, axis=0)
+    ok = norms > 1e-300
+    Ac = np.where(ok, (A - mean) / np.where(ok, norms, 1.0), 0.0)
+    tc = t - t.mean()
+    scale = float(np.std(t))
+    level: list[tuple[tuple[int, ...], np.ndarray, np.ndarray]] = [((), tc, np.zeros(0))]
+    path = []
+    for _ in range(max_terms):
+        grown: set[tuple[int, ...]] = set()
+        for S, r, _sol in level:
+            if S:
+                q, _ = np.linalg.qr(Ac[:, S])
+                perp = Ac - q @ (q.T @ Ac)
+            else:
+                perp = Ac
+            n2 = np.einsum("ij,ij->j", perp, perp)
+            gain = np.where(ok & (n2 > 1e-10), (perp.T @ r) ** 2 / np.maximum(n2, 1e-300), -1.0)
+            gain[list(S)] = -1.0
+            for k in np.argsort(-gain)[:expand]:
+                if gain[k] > 0:
+                    grown.add(tuple(sorted((*S, int(k)))))
+        if not grown:
+            break
+        scored = []
+        for S in grown:
+            sol, *_ = np.linalg.lstsq(Ac[:, S], tc, rcond=None)
+            r = tc - Ac[:, S] @ sol
+            scored.append((float(r @ r), S, r, sol))
+        scored.sort(key=lambda z: (z[0], z[1]))
+        level = [(S, r, sol) for _, S, r, sol in scored[:beam]]
+        S, r, sol = level[0]
+        coefs = sol / norms[list(S)]
+        intercept = float(t.mean() - mean[list(S)] @ coefs)
+        rel = float(np.sqrt(np.mean(r ** 2)) / scale)
+        path.append((S, tuple(float(c) for c in coefs), intercept, rel))
+        if rel <= exact:
+            break
+    return path
+
+
+def _power_law(x: np.ndarray, t: np.ndarray, sign: float) -> list[TermFit]:
+    """log|y| as a linear function of the logs of all positive variables: y = C * prod x**p
+    (a monomial of any number of variables, beyond the search's ``max_factors``)."""
+    idx = [i for i in range(x.shape[1]) if np.all(x[:, i] > 0)]
+    if len(idx) < 2:
+        return []
+    L = np.column_stack([np.ones(len(t))] + [np.log(x[:, i]) for i in idx])
+    sol, *_ = np.linalg.lstsq(L, t, rcond=None)
+    rel = float(np.sqrt(np.mean((L @ sol - t) ** 2)) / np.std(t))
+    return [TermFit("log(y)", tuple(((i, "log"),) for i in idx), tuple(float(c) for c in sol[1:]),
+                    float(sol[0]), rel, sign)]
+
+
+def fit_terms(X, y, *, transforms=TRANSFORMS, powers=(-2, -1, -0.5, 0.5, 1, 2),
+              max_factors: int = 3, max_terms: int = 5, logs: bool = True,
+              exact: float = 1e-10) -> list[TermFit]:
+    """The sparse fits of every transform of ``y`` (see the module docstring), best first.
+
+    ``X`` (rows, variables), ``y`` (rows,): float arrays. ``powers``: exponents a variable may
+    carry in a monomial (non-integer ones only for positive variables); ``max_factors``:
+    variables per monomial (lowered automatically beyond MAX_COLUMNS monomials); ``max_terms``:
+    monomials per fit; ``logs``: log(x) of positive variables as terms of log(y); ``exact``:
+    relative RMSE at which a path stops (the fit is exact)."""
+    x = np.asarray(X, dtype=np.float64)
+    t0 = np.asarray(y, dtype=np.float64).reshape(-1)
+    if x.ndim != 2 or x.shape[0] != t0.shape[0]:
+        raise ArgumentError(f"fit_terms: X must be (rows, variables) with one y per row, got "
+                            f"{x.shape} and {t0.shape}")
+    if max_terms < 1 or max_factors < 1:
+        raise ArgumentError("fit_terms: max_terms and max_factors must be >= 1")
+    plain = _columns(x, powers, max_factors, logs=False)
+    with_logs = _columns(x, powers, max_factors, logs=True) if logs else plain
+    out = []
+    for name in transforms:
+        tr = _transformed(t0, name)
+        if tr is None:
+            continue
+        t, sign = tr
+        specs, A = with_logs if name == "log(y)" else plain
+        if A.shape[1] == 0:
+            continue
+        for chosen, coefs, intercept, rel in _pursuit(A, t, max_terms, exact):
+            out.append(TermFit(name, tuple(specs[k] for k in chosen), coefs, intercept, rel,
+                               sign))
+        if name == "log(y)":
+            out += _power_law(x, t, sign)
+    return sorted(out, key=lambda f: (f.rel, len(f.terms)))
+
+
+def formula(fit: TermFit, symbols) -> sympy.Expr:
+    """y as a sympy expression of ``symbols`` (one per column of X): T^-1 of the fitted sum."""
+    def term(spec):
+        e = sympy.Integer(1)
+        for i, p in spec:
+            e *= sympy.log(symbols[i]) if p == "log" else symbols[i] ** sympy.nsimplify(p)
+        return e
+
+    s = sympy.Float(fit.intercept) + sum(sympy.Float(c) * term(spec)
+                                         for c, spec in zip(fit.coefs, fit.terms, strict=True))
+    inverse = {"y": s, "1/y": 1 / s, "y**2": fit.sign * sympy.sqrt(s),
+               "1/y**2": fit.sign / sympy.sqrt(s), "sqrt(y)": fit.sign * s ** 2,
+               "log(y)": fit.sign * sympy.exp(s)}
+    return inverse[fit.transform]

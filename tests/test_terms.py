@@ -45,7 +45,8 @@ def test_a_monomial_of_four_variables_is_a_power_law():
 
 def test_signs_and_zeros_limit_the_transforms():
     x, y = _sample(lambda a, b: a - b, [(-1, 1), (-1, 1)])  # crosses zero: no 1/y, log, sqrt
-    assert {f.transform for f in fit_terms(x, y)} == {"y"}
+    assert {f.transform for f in fit_terms(x, y)} == {"y", "exp(y)"}
+    assert {f.transform for f in fit_terms(3 * x, 3 * y)} == {"y", "exp(y)"}  # |y| > pi/2
     fit = fit_terms(x, y)[0]
     assert len(fit.terms) == 2 and fit.rel < 1e-12
     x, y = _sample(lambda a, b: -(a**2) * b, [(1, 2), (1, 2)])  # negative: sign kept
@@ -72,3 +73,22 @@ def test_bad_arguments():
         fit_terms(x, y, transforms=("y**3",))
     with pytest.raises(ArgumentError, match="max_terms and max_factors must be >= 1"):
         fit_terms(x, y, max_terms=0)
+
+
+def test_sin_of_y_and_pair_differences():
+    """asin(n*sin(theta)) is one monomial of sin(y); a Gaussian in theta - theta1 is a few
+    monomials of log(y) (over theta - theta1 when the plain search finds none)."""
+    x, y = _sample(lambda n, t: np.arcsin(n * np.sin(t)), [(0, 1), (1, 5)])
+    n, t = sympy.symbols("n t")
+    fit = fit_terms(x, y)[0]
+    assert fit.transform == "sin(y)" and len(fit.terms) == 1
+    assert snap_formula(formula(fit, [n, t]), [n, t], x, y).expr == sympy.asin(n * sympy.sin(t))
+    x, y = _sample(lambda s, a, b: np.exp(-((a - b) / s) ** 2 / 2) / s, [(1, 3)] * 3)
+    fit, e, (s, a, b) = _best_exact(x, y, "s a b")
+    assert fit.transform == "log(y)" and fit.rel < 1e-10
+    assert sympy.simplify(e - sympy.exp(-((a - b) / s) ** 2 / 2) / s) == 0
+    fits = fit_terms(x, y, pairs=3, max_factors=2, max_terms=2)  # too few terms without a - b
+    best = fits[0]
+    assert best.derived and best.rel < 1e-10 and len(best.terms) == 2
+    assert sympy.simplify(snap_formula(formula(best, [s, a, b]), [s, a, b], x, y).expr
+                          - sympy.exp(-((a - b) / s) ** 2 / 2) / s) == 0

@@ -26,7 +26,7 @@ from kanir.errors import ArgumentError
 __all__ = ["TRANSFORMS", "TermFit", "fit_terms", "formula"]
 
 #: target transforms tried, by name: (forward on y, inverse as a sympy function of the sum s)
-TRANSFORMS = ("y", "1/y", "y**2", "1/y**2", "sqrt(y)", "log(y)")
+TRANSFORMS = ("y", "1/y", "y**2", "1/y**2", "sqrt(y)", "log(y)", "sin(y)", "exp(y)")
 
 #: at most this many columns (monomials); fewer factors per monomial beyond it
 MAX_COLUMNS = 20000
@@ -43,14 +43,29 @@ class TermFit:
     intercept: float
     rel: float
     sign: float = 1.0  # y = sign * |y| for the transforms that need one sign
+    #: the variables past X's columns that the terms use: (op, i, j) is x_i op x_j, op + or -
+    derived: tuple[tuple[str, int, int], ...] = ()
 
 
-def _columns(x: np.ndarray, powers, max_factors: int, logs: bool):
-    """The monomials (specs and values) over the columns of ``x``."""
+def _kinds(x: np.ndarray, powers, logs: bool, trig: bool) -> dict[int, list]:
+    """The factors each column may contribute: its powers (non-integer ones only when it is
+    positive), log (positive columns, when ``logs``), sin and cos (when ``trig``)."""
+    out = {}
+    for i in range(x.shape[1]):
+        positive = bool(np.all(x[:, i] > 0))
+        out[i] = ([p for p in powers if positive or float(p).is_integer()]
+                  + (["log"] if logs and positive else []) + (["sin", "cos"] if trig else []))
+    return out
+
+
+_FUNCS = {"log": np.log, "sin": np.sin, "cos": np.cos}
+
+
+def _columns(x: np.ndarray, powers, max_factors: int, logs: bool, trig: bool = True):
+    """The monomials (specs and values) over the columns of ``x``: products of at most
+    ``max_factors`` columns' factors (:func:`_kinds`), at most one of them a log."""
     n = x.shape[1]
-    positive = [bool(np.all(x[:, i] > 0)) for i in range(n)]
-    kinds = {i: [p for p in powers if positive[i] or float(p).is_integer()]
-             + (["log"] if logs and positive[i] else []) for i in range(n)}
+    kinds = _kinds(x, powers, logs, trig)
     while max_factors > 1 and sum(
             math.comb(n, m) * max(len(v) for v in kinds.values()) ** m
             for m in range(1, max_factors + 1)) > MAX_COLUMNS:
@@ -64,7 +79,7 @@ def _columns(x: np.ndarray, powers, max_factors: int, logs: bool):
                         continue
                     v = np.ones(x.shape[0])
                     for i, p in zip(idx, ps, strict=True):
-                        v = v * (np.log(x[:, i]) if p == "log" else x[:, i] ** float(p))
+                        v = v * (_FUNCS[p](x[:, i]) if p in _FUNCS else x[:, i] ** float(p))
                     if np.all(np.isfinite(v)) and np.ptp(v) > 0:
                         specs.append(tuple(zip(idx, ps, strict=True)))
                         cols.append(v)
@@ -86,8 +101,12 @@ def _transformed(y: np.ndarray, name: str) -> tuple[np.ndarray, float] | None:
         elif name in ("sqrt(y)", "log(y)"):
             t = None if not sign or small else (
                 np.sqrt(sign * y) if name == "sqrt(y)" else np.log(sign * y))
+        elif name == "sin(y)":  # y = asin(...): only where y stays within asin's range
+            t = np.sin(y) if np.max(np.abs(y)) <= math.pi / 2 else None
+        elif name == "exp(y)":  # y = log(...)
+            t = np.exp(y) if np.max(np.abs(y)) <= 30 else None
         else:
-            raise ArgumentError(f"fit_terms: unknown transform {name!r}; choose from {TRANSFORMS}")
+            raise ArgumentError(f"unknown transform {name!r}")
     if t is None or not np.all(np.isfinite(t)) or np.ptp(t) == 0:
         return None
     return t, (sign or 1.0)
@@ -156,15 +175,18 @@ def _power_law(x: np.ndarray, t: np.ndarray, sign: float) -> list[TermFit]:
 
 
 def fit_terms(X, y, *, transforms=TRANSFORMS, powers=(-2, -1, -0.5, 0.5, 1, 2),
-              max_factors: int = 3, max_terms: int = 5, logs: bool = True,
-              exact: float = 1e-10) -> list[TermFit]:
+              max_factors: int = 3, max_terms: int = 5, logs: bool = True, trig: bool = True,
+              pairs: int = 4, exact: float = 1e-10) -> list[TermFit]:
     """The sparse fits of every transform of ``y`` (see the module docstring), best first.
 
     ``X`` (rows, variables), ``y`` (rows,): float arrays. ``powers``: exponents a variable may
     carry in a monomial (non-integer ones only for positive variables); ``max_factors``:
     variables per monomial (lowered automatically beyond MAX_COLUMNS monomials); ``max_terms``:
-    monomials per fit; ``logs``: log(x) of positive variables as terms of log(y); ``exact``:
-    relative RMSE at which a path stops (the fit is exact)."""
+    monomials per fit; ``logs``: log(x) of positive variables as terms of log(y); ``trig``:
+    sin(x) and cos(x) as factors; ``pairs``: with at most this many variables, when no fit is
+    exact, a second search adds every sum and difference of two variables as a variable
+    (exp(-(theta - theta1)**2/(2*sigma**2))/sigma); ``exact``: relative RMSE at which a search
+    stops (the fit is exact)."""
     x = np.asarray(X, dtype=np.float64)
     t0 = np.asarray(y, dtype=np.float64).reshape(-1)
     if x.ndim != 2 or x.shape[0] != t0.shape[0]:
@@ -172,8 +194,29 @@ def fit_terms(X, y, *, transforms=TRANSFORMS, powers=(-2, -1, -0.5, 0.5, 1, 2),
                             f"{x.shape} and {t0.shape}")
     if max_terms < 1 or max_factors < 1:
         raise ArgumentError("fit_terms: max_terms and max_factors must be >= 1")
-    plain = _columns(x, powers, max_factors, logs=False)
-    with_logs = _columns(x, powers, max_factors, logs=True) if logs else plain
+    for name in transforms:
+        if name not in TRANSFORMS:
+            raise ArgumentError(f"fit_terms: unknown transform {name!r}; choose from "
+                                f"{TRANSFORMS}")
+    opts = dict(transforms=transforms, powers=powers, max_factors=max_factors,
+                max_terms=max_terms, logs=logs, trig=trig, exact=exact)
+    out = _search(x, t0, (), **opts)
+    n = x.shape[1]
+    if 2 <= n <= pairs and not any(f.rel <= exact for f in out):
+        derived = tuple((op, i, j) for i, j in combinations(range(n), 2) for op in "+-")
+        extra = np.column_stack([x] + [x[:, i] + x[:, j] if op == "+" else x[:, i] - x[:, j]
+                                       for op, i, j in derived])
+        keep = [k for k in range(extra.shape[1]) if np.ptp(extra[:, k]) > 0]
+        if len(keep) == extra.shape[1]:
+            out += _search(extra, t0, derived, **opts)
+    return sorted(out, key=lambda f: (f.rel, len(f.terms)))
+
+
+def _search(x, t0, derived, *, transforms, powers, max_factors, max_terms, logs, trig,
+            exact) -> list[TermFit]:
+    """fit_terms over the columns of ``x`` (the last ones ``derived``)."""
+    plain = _columns(x, powers, max_factors, logs=False, trig=trig)
+    with_logs = _columns(x, powers, max_factors, logs=True, trig=trig) if logs else plain
     out = []
     for name in transforms:
         tr = _transformed(t0, name)
@@ -185,23 +228,27 @@ def fit_terms(X, y, *, transforms=TRANSFORMS, powers=(-2, -1, -0.5, 0.5, 1, 2),
             continue
         for chosen, coefs, intercept, rel in _pursuit(A, t, max_terms, exact):
             out.append(TermFit(name, tuple(specs[k] for k in chosen), coefs, intercept, rel,
-                               sign))
-        if name == "log(y)":
+                               sign, derived))
+        if name == "log(y)" and not derived:
             out += _power_law(x, t, sign)
-    return sorted(out, key=lambda f: (f.rel, len(f.terms)))
+    return out
 
 
 def formula(fit: TermFit, symbols) -> sympy.Expr:
     """y as a sympy expression of ``symbols`` (one per column of X): T^-1 of the fitted sum."""
+    variables = list(symbols) + [symbols[i] + symbols[j] if op == "+" else symbols[i] - symbols[j]
+                                 for op, i, j in fit.derived]
     def term(spec):
         e = sympy.Integer(1)
         for i, p in spec:
-            e *= sympy.log(symbols[i]) if p == "log" else symbols[i] ** sympy.nsimplify(p)
+            v = variables[i]
+            e *= getattr(sympy, p)(v) if p in _FUNCS else v ** sympy.nsimplify(p)
         return e
 
     s = sympy.Float(fit.intercept) + sum(sympy.Float(c) * term(spec)
                                          for c, spec in zip(fit.coefs, fit.terms, strict=True))
     inverse = {"y": s, "1/y": 1 / s, "y**2": fit.sign * sympy.sqrt(s),
                "1/y**2": fit.sign / sympy.sqrt(s), "sqrt(y)": fit.sign * s ** 2,
-               "log(y)": fit.sign * sympy.exp(s)}
+               "log(y)": fit.sign * sympy.exp(s), "sin(y)": sympy.asin(s),
+               "exp(y)": sympy.log(s)}
     return inverse[fit.transform]

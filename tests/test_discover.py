@@ -200,7 +200,7 @@ def test_cli_end_to_end(tmp_path, capsys):
     x, y, names, true = _data("x*y", "x y", [(-1, 1), (-1, 1)], n=300)
     path = tmp_path / "data.csv"
     np.savetxt(path, np.column_stack([x, y]), delimiter=",", header="x,y,z", comments="")
-    rc = main(["discover", str(path), "--target", "z", "--budget", "60",
+    rc = main(["discover", str(path), "--target", "z", "--budget", "60", "--no-terms",
                "--report", str(tmp_path / "rep")])
     out, err = capsys.readouterr()
     assert rc == 0
@@ -216,6 +216,21 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert edges == ["edge_0_0_0.png", "edge_0_1_1.png"]  # mul(x, y): one edge per input
     for name in edges + ["kan_fitted.png"]:
         assert f"]({name})" in report
+
+
+@pytest.mark.slow
+def test_report_of_a_sparse_terms_formula(tmp_path):
+    """A formula found by the terms step: the report names that step, and the KAN of the best
+    formula is the formula compiled (kanpiler), evaluating exactly to the data."""
+    x, y, names, true = _data("m0/sqrt(1-v**2/c**2)", "m0 v c", [(1, 5), (1, 2), (3, 10)], n=300)
+    found = kanir.discover(x, y, names, budget_s=60, seed=0, progress=False)
+    assert found.origin.startswith("terms 1/y**2")
+    assert [s.name for s in found.decided_by] == ["terms", "choose"]
+    pred = found.model(torch.tensor(x)).detach().numpy()[:, 0]
+    assert np.allclose(pred, y, rtol=1e-9)
+    report = found.report(tmp_path).read_text()
+    assert "1. **terms**" in report and "(no model)" in report  # no fitted KAN for terms
+    assert (tmp_path / "kan.png").exists()
 
 
 def test_cli_bad_input_exits_2(tmp_path, capsys):

@@ -38,6 +38,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run them on the Dask cluster at ADDRESS (e.g. tcp://host:8786)")
     p.add_argument("--report", metavar="DIR", help="write report.md and pictures into DIR")
+    p.add_argument("--no-terms", action="store_true",
+                   help="skip the sparse-terms step: every formula comes from the KANs")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(run=run)
     return p
@@ -59,7 +61,8 @@ def run(args) -> int:
     ds = load_dataset(args.data, target=args.target, test_fraction=0.0, dtype=torch.float64)
     found = discover(ds["train_input"].numpy(), ds["train_label"][:, 0].numpy(),
                      ds["input_names"], budget_s=args.budget, seed=args.seed, noise=args.noise,
-                     n_jobs=args.jobs, scheduler=args.scheduler, progress=not args.quiet)
+                     n_jobs=args.jobs, scheduler=args.scheduler, progress=not args.quiet,
+                     terms=not args.no_terms)
     if args.report:
         path = found.report(args.report)
         print(f"wrote {path}", file=sys.stderr)

@@ -45,6 +45,8 @@ class TermFit:
     sign: float = 1.0  # y = sign * |y| for the transforms that need one sign
     #: the variables past X's columns that the terms use: (op, i, j) is x_i op x_j, op + or -
     derived: tuple[tuple[str, int, int], ...] = ()
+    #: RMSE / std(y) with the transform undone (inf where the fit leaves T's domain)
+    rel_y: float = math.inf
 
 
 def _kinds(x: np.ndarray, powers, logs: bool, trig: bool) -> dict[int, list]:
@@ -161,7 +163,7 @@ def _pursuit(A: np.ndarray, t: np.ndarray, max_terms: int, exact: float, beam: i
     return path
 
 
-def _power_law(x: np.ndarray, t: np.ndarray, sign: float) -> list[TermFit]:
+def _power_law(x: np.ndarray, t: np.ndarray, sign: float, y: np.ndarray) -> list[TermFit]:
     """log|y| as a linear function of the logs of all positive variables: y = C * prod x**p
     (a monomial of any number of variables, beyond the search's ``max_factors``)."""
     idx = [i for i in range(x.shape[1]) if np.all(x[:, i] > 0)]
@@ -171,13 +173,14 @@ def _power_law(x: np.ndarray, t: np.ndarray, sign: float) -> list[TermFit]:
     sol, *_ = np.linalg.lstsq(L, t, rcond=None)
     rel = float(np.sqrt(np.mean((L @ sol - t) ** 2)) / np.std(t))
     return [TermFit("log(y)", tuple(((i, "log"),) for i in idx), tuple(float(c) for c in sol[1:]),
-                    float(sol[0]), rel, sign)]
+                    float(sol[0]), rel, sign, (), _rel_y(L @ sol, "log(y)", sign, y))]
 
 
 def fit_terms(X, y, *, transforms=TRANSFORMS, powers=(-2, -1, -0.5, 0.5, 1, 2),
               max_factors: int = 3, max_terms: int = 5, logs: bool = True, trig: bool = True,
               pairs: int = 4, exact: float = 1e-10) -> list[TermFit]:
-    """The sparse fits of every transform of ``y`` (see the module docstring), best first.
+    """The sparse fits of every transform of ``y`` (see the module docstring), best first by
+    the Bayesian information criterion (:func:`_bic`).
 
     ``X`` (rows, variables), ``y`` (rows,): float arrays. ``powers``: exponents a variable may
     carry in a monomial (non-integer ones only for positive variables); ``max_factors``:
@@ -209,7 +212,15 @@ def fit_terms(X, y, *, transforms=TRANSFORMS, powers=(-2, -1, -0.5, 0.5, 1, 2),
         keep = [k for k in range(extra.shape[1]) if np.ptp(extra[:, k]) > 0]
         if len(keep) == extra.shape[1]:
             out += _search(extra, t0, derived, **opts)
-    return sorted(out, key=lambda f: (f.rel, len(f.terms)))
+    return sorted(out, key=lambda f: (_bic(f, x.shape[0]), f.rel_y))
+
+
+def _bic(fit: TermFit, rows: int) -> float:
+    """Bayesian information criterion of a fit on y: rows * log(rel_y**2) + terms * log(rows).
+    With label noise a few more terms always cut the residual a little; this ranks the true,
+    shorter support first."""
+    return rows * math.log(min(fit.rel_y, 1e150) ** 2 + 1e-30) + (len(fit.terms) + 1) * \
+        math.log(rows)
 
 
 def _search(x, t0, derived, *, transforms, powers, max_factors, max_terms, logs, trig,
@@ -227,15 +238,29 @@ def _search(x, t0, derived, *, transforms, powers, max_factors, max_terms, logs,
         if A.shape[1] == 0:
             continue
         for chosen, coefs, intercept, rel in _pursuit(A, t, max_terms, exact):
+            pred = A[:, list(chosen)] @ np.asarray(coefs) + intercept
             out.append(TermFit(name, tuple(specs[k] for k in chosen), coefs, intercept, rel,
-                               sign, derived))
+                               sign, derived, _rel_y(pred, name, sign, t0)))
         if name == "log(y)" and not derived:
-            out += _power_law(x, t, sign)
+            out += _power_law(x, t, sign, t0)
     return out
 
 
+def _rel_y(pred: np.ndarray, name: str, sign: float, y: np.ndarray) -> float:
+    """RMSE / std(y) of the fit's y (the transform undone): fits of different transforms
+    compare on y, since each transform stretches the labels' noise differently."""
+    with np.errstate(all="ignore"):
+        back = {"y": lambda t: t, "1/y": lambda t: 1 / t,
+                "y**2": lambda t: sign * np.sqrt(t), "1/y**2": lambda t: sign / np.sqrt(t),
+                "sqrt(y)": lambda t: sign * t ** 2, "log(y)": lambda t: sign * np.exp(t),
+                "sin(y)": np.arcsin, "exp(y)": np.log}[name](pred)
+        err = float(np.sqrt(np.mean((back - y) ** 2)) / np.std(y))
+    return err if math.isfinite(err) else math.inf
+
+
 def formula(fit: TermFit, symbols) -> sympy.Expr:
-    """y as a sympy expression of ``symbols`` (one per column of X): T^-1 of the fitted sum."""
+    """y as a sympy expression of ``symbols`` (one per column of X): T^-1 of the fitted sum
+    (for log(y), exp(intercept) is a factor in front, a constant the snapper can make exact)."""
     variables = list(symbols) + [symbols[i] + symbols[j] if op == "+" else symbols[i] - symbols[j]
                                  for op, i, j in fit.derived]
     def term(spec):
@@ -245,10 +270,11 @@ def formula(fit: TermFit, symbols) -> sympy.Expr:
             e *= getattr(sympy, p)(v) if p in _FUNCS else v ** sympy.nsimplify(p)
         return e
 
-    s = sympy.Float(fit.intercept) + sum(sympy.Float(c) * term(spec)
-                                         for c, spec in zip(fit.coefs, fit.terms, strict=True))
+    body = sum(sympy.Float(c) * term(spec) for c, spec in zip(fit.coefs, fit.terms, strict=True))
+    s = sympy.Float(fit.intercept) + body
     inverse = {"y": s, "1/y": 1 / s, "y**2": fit.sign * sympy.sqrt(s),
                "1/y**2": fit.sign / sympy.sqrt(s), "sqrt(y)": fit.sign * s ** 2,
-               "log(y)": fit.sign * sympy.exp(s), "sin(y)": sympy.asin(s),
+               "log(y)": fit.sign * sympy.Float(math.exp(fit.intercept)) * sympy.exp(body),
+               "sin(y)": sympy.asin(s),
                "exp(y)": sympy.log(s)}
     return inverse[fit.transform]

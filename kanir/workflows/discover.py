@@ -2,7 +2,9 @@
 
 The pipeline (each step timed in :attr:`Discovery.steps`, each made of public kanir calls a user
 could run by hand): validate the data; fit a surrogate KAN; read the function tree of the
-surrogate (``kanir.tree``) at a few thresholds; for every distinct tree, Trick A
+surrogate (``kanir.tree``) at a few thresholds; sparse terms (``kanir.symbolic.terms``: y or a
+transform of it as a few monomials, AI Feynman's polynomial step made sparse); for every
+distinct tree, Trick A
 (``KAN.from_tree``), fit, prune; symbolic regression of the edges (``auto_symbolic``) with
 branching where an edge's two best library functions score close (alternatives tried as model
 versions through ``model.rewind``); refit; data-checked snapping of the constants (``formula``)
@@ -599,16 +601,16 @@ def _relabel(t, nodes, kind: str, outer: bool = False):
 
 #: term fits (best first, kanir.symbolic.terms) turned into candidates, and the largest relative
 #: error in the transformed target for which one is still worth snapping
-TERM_FITS = 6
+TERM_FITS = 8
 TERM_REL = 0.05
 
 
-def _term_candidates(ds, names, clock: _Clock, x_test, y_test) -> list[Candidate]:
+def _term_candidates(ds, names, clock: _Clock, x_test, y_test, tol: float) -> list[Candidate]:
     """The target, or 1/y, y**2, 1/y**2, sqrt(y), log(y), as a short sum of monomials
     (``kanir.symbolic.terms.fit_terms``, AI Feynman's polynomial step made sparse), each
     formula snapped on the training data (``snap_formula``) and tidied with the positive
     variables declared positive (1/sqrt(1/m0**2 - v**2/(c**2*m0**2)) is m0/sqrt(1 - v**2/c**2)
-    only for m0 > 0)."""
+    only for m0 > 0). ``tol``: the data's accuracy (see :func:`discover`)."""
     from kanir.symbolic.formula_fit import snap_formula
     from kanir.symbolic.simplify import time_limit
     from kanir.symbolic.terms import fit_terms, formula
@@ -626,7 +628,8 @@ def _term_candidates(ds, names, clock: _Clock, x_test, y_test) -> list[Candidate
             raw = formula(fit, symbols)
             forms = [raw]
             try:
-                forms.append(snap_formula(raw, symbols, x, y).expr)
+                # refits while snapping, unless the fit is worse than 3x the label noise
+                forms.append(snap_formula(raw, symbols, x, y, approx=max(1e-3, 3 * tol)).expr)
             except Exception:  # noqa: BLE001 - a formula the snapper cannot process stays raw
                 pass
             for e in dict.fromkeys(_tidy(f, symbols, x) for f in forms):

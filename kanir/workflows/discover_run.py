@@ -119,7 +119,7 @@ def _run(spec: TaskSpec) -> TaskResult:
                                                     or "no tree"))
     elif spec.kind == "terms":
         res.candidates = _term_candidates(ds, names, clock, ds["test_input"].numpy(),
-                                          ds["test_label"][:, 0].numpy())
+                                          ds["test_label"][:, 0].numpy(), spec.tol)
     else:
         search = _Searcher(ds, ds["test_input"].numpy(), ds["test_label"][:, 0].numpy(), names,
                            seed, clock, spec.tol, spec.lib)

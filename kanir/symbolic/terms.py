@@ -1,14 +1,15 @@
 """Sparse term regression: y, or a simple transform of it, as a short sum of monomials.
 
-AI Feynman's polynomial step, made sparse: many laws become a few monomials with integer or
-half-integer powers once the target is transformed (1/y**2 = 1/m0**2 - v**2/(c**2*m0**2) for
-m0/sqrt(1 - v**2/c**2); log y = -theta**2/(2*sigma**2) - log(sigma) + c for a Gaussian). For each
-transform T of the target (:data:`TRANSFORMS`, where the data allow it) orthogonal matching
-pursuit picks, one at a time, the monomial (a product of at most ``max_factors`` variables,
-each to a power of ``powers``; logs of positive variables for T = log) that best explains what
-is left (a beam search over supports, see :func:`_pursuit`), refitting the chosen terms by
-least squares. Every prefix of that path is a
-:class:`TermFit`; :func:`formula` turns one back into y = T^-1(sum), whose constants
+AI Feynman's polynomial step, made sparse: many laws become a few monomials once the target is
+transformed (1/y**2 = 1/m0**2 - v**2/(c**2*m0**2) for m0/sqrt(1 - v**2/c**2); log y =
+-theta**2/(2*sigma**2) - log(sigma) + c for a Gaussian; sin y = n*sin(theta2) for Snell's law).
+For each transform T of :data:`TRANSFORMS` that the data allow, a beam search over supports
+(:func:`_pursuit`) picks monomials — products of at most ``max_factors`` variables' factors:
+powers, sin, cos, and for T = log the log of a positive variable — and least squares their
+coefficients; log(y) is also fitted as a power law in every positive variable. With at most
+``pairs`` variables and no exact fit, sums and differences of two variables join as variables.
+Every support size is a :class:`TermFit`, ranked by an information criterion on y itself
+(:func:`_bic`); :func:`formula` turns one back into y = T^-1(sum), whose constants
 :func:`kanir.symbolic.formula_fit.snap_formula` can then snap on the data.
 """
 
@@ -25,7 +26,7 @@ from kanir.errors import ArgumentError
 
 __all__ = ["TRANSFORMS", "TermFit", "fit_terms", "formula"]
 
-#: target transforms tried, by name: (forward on y, inverse as a sympy function of the sum s)
+#: target transforms tried, by name (:func:`formula` holds their inverses)
 TRANSFORMS = ("y", "1/y", "y**2", "1/y**2", "sqrt(y)", "log(y)", "sin(y)", "exp(y)")
 
 #: at most this many columns (monomials); fewer factors per monomial beyond it

@@ -620,6 +620,9 @@ def _term_candidates(ds, names, clock: _Clock, x_test, y_test, tol: float) -> li
     y = ds["train_label"][:, 0].numpy()
     symbols = [sympy.Symbol(n) for n in names]
     fits = [f for f in fit_terms(x, y) if f.rel <= TERM_REL][:TERM_FITS]
+    # snapping refits the other constants unless the fit is worse than 3x the data's accuracy:
+    # the given noise, else the best fit's own error (label noise nobody declared)
+    approx = max(1e-3, 3 * tol, 3 * min((f.rel_y for f in fits), default=0.0))
     out: list[Candidate] = []
     with time_limit(min(SIMPLIFY_SECONDS, max(1.0, clock.left()))):
         for fit in fits:
@@ -628,8 +631,7 @@ def _term_candidates(ds, names, clock: _Clock, x_test, y_test, tol: float) -> li
             raw = formula(fit, symbols)
             forms = [raw]
             try:
-                # refits while snapping, unless the fit is worse than 3x the label noise
-                forms.append(snap_formula(raw, symbols, x, y, approx=max(1e-3, 3 * tol)).expr)
+                forms.append(snap_formula(raw, symbols, x, y, approx=approx).expr)
             except Exception:  # noqa: BLE001 - a formula the snapper cannot process stays raw
                 pass
             for e in dict.fromkeys(_tidy(f, symbols, x) for f in forms):

@@ -109,3 +109,17 @@ def test_sin_of_y_and_pair_differences():
     assert best.derived and best.rel < 1e-10 and len(best.terms) == 2
     assert sympy.simplify(snap_formula(formula(best, [s, a, b]), [s, a, b], x, y).expr
                           - sympy.exp(-((a - b) / s) ** 2 / 2) / s) == 0
+
+
+def test_a_factor_times_a_sum_is_found_by_dividing_it_out():
+    """q*(Ef + B*v*sin(theta)): the second term has four factors (more than max_factors=3),
+    but y / q is two monomials."""
+    x, y = _sample(lambda q, ef, b, v, th: q * (ef + b * v * np.sin(th)), [(1, 5)] * 5, n=500)
+    fits = fit_terms(x, y)
+    best = fits[0]
+    # dividing by q, b or v all leave two monomials (y/v = q*ef/v + q*b*sin(th))
+    assert best.factor in (0, 2, 3) and best.transform == "y" and len(best.terms) == 2
+    q, ef, b, v, th = sympy.symbols("q ef b v th", positive=True)
+    e = snap_formula(formula(best, [q, ef, b, v, th]), [q, ef, b, v, th], x, y).expr
+    assert sympy.simplify(e - q * (ef + b * v * sympy.sin(th))) == 0
+    assert not any(f.factor is not None for f in fit_terms(x, y, divide=4))

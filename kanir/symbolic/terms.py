@@ -7,7 +7,8 @@ For each transform T of :data:`TRANSFORMS` that the data allow, a beam search ov
 (:func:`_pursuit`) picks monomials — products of at most ``max_factors`` variables' factors:
 powers, sin, cos, and for T = log the log of a positive variable — and least squares their
 coefficients; log(y) is also fitted as a power law in every positive variable. With at most
-``pairs`` variables and no exact fit, sums and differences of two variables join as variables.
+``pairs`` variables and no exact fit, sums and differences of two variables join as variables;
+with at most ``divide``, y / x_i is fitted too (a factor times a sum).
 Every support size is a :class:`TermFit`, ranked by an information criterion on y itself
 (:func:`_bic`); :func:`formula` turns one back into y = T^-1(sum), whose constants
 :func:`kanir.symbolic.formula_fit.snap_formula` can then snap on the data.
@@ -48,6 +49,8 @@ class TermFit:
     derived: tuple[tuple[str, int, int], ...] = ()
     #: RMSE / std(y) with the transform undone (inf where the fit leaves T's domain)
     rel_y: float = math.inf
+    #: the variable the sum multiplies (the target was y / x_factor), or None
+    factor: int | None = None
 
 
 def _kinds(x: np.ndarray, powers, logs: bool, trig: bool) -> dict[int, list]:
@@ -179,7 +182,7 @@ def _power_law(x: np.ndarray, t: np.ndarray, sign: float, y: np.ndarray) -> list
 
 def fit_terms(X, y, *, transforms=TRANSFORMS, powers=(-2, -1, -0.5, 0.5, 1, 2),
               max_factors: int = 3, max_terms: int = 5, logs: bool = True, trig: bool = True,
-              pairs: int = 4, exact: float = 1e-10) -> list[TermFit]:
+              pairs: int = 4, divide: int = 6, exact: float = 1e-10) -> list[TermFit]:
     """The sparse fits of every transform of ``y`` (see the module docstring), best first by
     the Bayesian information criterion (:func:`_bic`).
 
@@ -189,8 +192,9 @@ def fit_terms(X, y, *, transforms=TRANSFORMS, powers=(-2, -1, -0.5, 0.5, 1, 2),
     monomials per fit; ``logs``: log(x) of positive variables as terms of log(y); ``trig``:
     sin(x) and cos(x) as factors; ``pairs``: with at most this many variables, when no fit is
     exact, a second search adds every sum and difference of two variables as a variable
-    (exp(-(theta - theta1)**2/(2*sigma**2))/sigma); ``exact``: relative RMSE at which a search
-    stops (the fit is exact)."""
+    (exp(-(theta - theta1)**2/(2*sigma**2))/sigma); ``divide``: with at most this many
+    variables, when no fit is exact, y / x_i is fitted too for each variable of one sign
+    (:func:`_divided`); ``exact``: relative RMSE at which a search stops (the fit is exact)."""
     x = np.asarray(X, dtype=np.float64)
     t0 = np.asarray(y, dtype=np.float64).reshape(-1)
     if x.ndim != 2 or x.shape[0] != t0.shape[0]:
@@ -213,7 +217,31 @@ def fit_terms(X, y, *, transforms=TRANSFORMS, powers=(-2, -1, -0.5, 0.5, 1, 2),
         keep = [k for k in range(extra.shape[1]) if np.ptp(extra[:, k]) > 0]
         if len(keep) == extra.shape[1]:
             out += _search(extra, t0, derived, **opts)
+    if 2 <= n <= divide and not any(f.rel <= exact for f in out):
+        out += _divided(x, t0, powers, max_factors, max_terms, trig, exact)
     return sorted(out, key=lambda f: (_bic(f, x.shape[0]), f.rel_y))
+
+
+def _divided(x, y, powers, max_factors, max_terms, trig, exact) -> list[TermFit]:
+    """Fits of y / x_i as a sum of monomials, for each variable x_i of one sign: a law that is
+    a factor times a sum (q*(Ef + B*v*sin(theta)), m*(v**2 + u**2 + w**2)/2) has terms of
+    fewer factors once the factor is divided out."""
+    specs, A = _columns(x, powers, max_factors, logs=False, trig=trig)
+    out = []
+    for i in range(x.shape[1]):
+        xi = x[:, i]
+        if not (np.all(xi > 0) or np.all(xi < 0)) or \
+                np.min(np.abs(xi)) <= 1e-9 * np.max(np.abs(xi)):
+            continue
+        t = y / xi
+        if not np.all(np.isfinite(t)) or np.ptp(t) == 0:
+            continue
+        for chosen, coefs, intercept, rel in _pursuit(A, t, max_terms, exact):
+            pred = (A[:, list(chosen)] @ np.asarray(coefs) + intercept) * xi
+            rel_y = float(np.sqrt(np.mean((pred - y) ** 2)) / np.std(y))
+            out.append(TermFit("y", tuple(specs[k] for k in chosen), coefs, intercept, rel,
+                               1.0, (), rel_y if math.isfinite(rel_y) else math.inf, i))
+    return out
 
 
 def _bic(fit: TermFit, rows: int) -> float:
@@ -278,4 +306,5 @@ def formula(fit: TermFit, symbols) -> sympy.Expr:
                "log(y)": fit.sign * sympy.Float(math.exp(fit.intercept)) * sympy.exp(body),
                "sin(y)": sympy.asin(s),
                "exp(y)": sympy.log(s)}
-    return inverse[fit.transform]
+    y = inverse[fit.transform]
+    return y if fit.factor is None else symbols[fit.factor] * y

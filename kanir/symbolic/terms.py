@@ -208,7 +208,7 @@ def fit_terms(X, y, *, transforms=TRANSFORMS, powers=(-2, -1, -0.5, 0.5, 1, 2),
                                 f"{TRANSFORMS}")
     opts = dict(transforms=transforms, powers=powers, max_factors=max_factors,
                 max_terms=max_terms, logs=logs, trig=trig, exact=exact)
-    out = _search(x, t0, (), **opts)
+    out, plain = _search(x, t0, (), **opts)
     n = x.shape[1]
     if 2 <= n <= pairs and not any(f.rel <= exact for f in out):
         derived = tuple((op, i, j) for i, j in combinations(range(n), 2) for op in "+-")
@@ -216,17 +216,18 @@ def fit_terms(X, y, *, transforms=TRANSFORMS, powers=(-2, -1, -0.5, 0.5, 1, 2),
                                        for op, i, j in derived])
         keep = [k for k in range(extra.shape[1]) if np.ptp(extra[:, k]) > 0]
         if len(keep) == extra.shape[1]:
-            out += _search(extra, t0, derived, **opts)
+            out += _search(extra, t0, derived, **opts)[0]
     if 2 <= n <= divide and not any(f.rel <= exact for f in out):
-        out += _divided(x, t0, powers, max_factors, max_terms, trig, exact)
+        out += _divided(x, t0, plain, max_terms, exact)
     return sorted(out, key=lambda f: (_bic(f, x.shape[0]), f.rel_y))
 
 
-def _divided(x, y, powers, max_factors, max_terms, trig, exact) -> list[TermFit]:
-    """Fits of y / x_i as a sum of monomials, for each variable x_i of one sign: a law that is
-    a factor times a sum (q*(Ef + B*v*sin(theta)), m*(v**2 + u**2 + w**2)/2) has terms of
-    fewer factors once the factor is divided out."""
-    specs, A = _columns(x, powers, max_factors, logs=False, trig=trig)
+def _divided(x, y, columns, max_terms, exact) -> list[TermFit]:
+    """Fits of y / x_i as a sum of monomials (``columns``: the search's monomials without
+    logs), for each variable x_i of one sign: a law that is a factor times a sum
+    (q*(Ef + B*v*sin(theta)), m*(v**2 + u**2 + w**2)/2) has terms of fewer factors once the
+    factor is divided out."""
+    specs, A = columns
     out = []
     for i in range(x.shape[1]):
         xi = x[:, i]
@@ -253,8 +254,9 @@ def _bic(fit: TermFit, rows: int) -> float:
 
 
 def _search(x, t0, derived, *, transforms, powers, max_factors, max_terms, logs, trig,
-            exact) -> list[TermFit]:
-    """fit_terms over the columns of ``x`` (the last ones ``derived``)."""
+            exact) -> tuple[list[TermFit], tuple]:
+    """fit_terms over the columns of ``x`` (the last ones ``derived``); also returns the
+    monomials without logs, (specs, values), for :func:`_divided`."""
     plain = _columns(x, powers, max_factors, logs=False, trig=trig)
     with_logs = _columns(x, powers, max_factors, logs=True, trig=trig) if logs else plain
     out = []
@@ -272,7 +274,7 @@ def _search(x, t0, derived, *, transforms, powers, max_factors, max_terms, logs,
                                sign, derived, _rel_y(pred, name, sign, t0)))
         if name == "log(y)" and not derived:
             out += _power_law(x, t, sign, t0)
-    return out
+    return out, plain
 
 
 def _rel_y(pred: np.ndarray, name: str, sign: float, y: np.ndarray) -> float:
